@@ -16,4 +16,4 @@ pub mod paths;
 pub mod status;
 pub mod supervisor;
 
-pub use engine::Engine;
+// pub use engine::Engine; (lands with the engine wiring)
