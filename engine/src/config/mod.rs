@@ -314,7 +314,15 @@ fn server_name_problem(name: &str) -> Option<(String, String)> {
     } else {
         format!("{rule}, e.g. `{}`", sanitize_server_name(name))
     };
-    Some((format!("invalid server name `{name}`"), fix))
+    let problem = if name.len() > MAX_SERVER_NAME_LEN {
+        format!(
+            "invalid server name `{name}`: too long ({} characters)",
+            name.chars().count()
+        )
+    } else {
+        format!("invalid server name `{name}`")
+    };
+    Some((problem, fix))
 }
 
 /// The closest valid name to `name`: other characters become `-`, length is capped, and

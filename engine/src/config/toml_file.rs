@@ -262,12 +262,12 @@ impl<'t> Checker<'t> {
 
     fn server(&mut self, name: &Key<'_>, table: &DeTable<'_>, section: &str) -> ServerConfig {
         let mut server = ServerConfig::new("");
-        let mut has_command = false;
+        let mut command_mentioned = false;
         for (key, value) in table {
             let at = value.span().start;
             match key.get_ref().as_ref() {
                 "command" => {
-                    has_command = true;
+                    command_mentioned = true;
                     if let Some(command) = self.command(value, section) {
                         server.command = command;
                     }
@@ -314,10 +314,15 @@ impl<'t> Checker<'t> {
                         server.stop_grace = d;
                     }
                 }
-                other => self.unknown_key(key, other, section, SERVER_KEYS),
+                other => {
+                    // `comand = "uvx"` is better reported as the typo it is than as a
+                    // missing `command`, which would be the first error in the file.
+                    command_mentioned |= closest(other, SERVER_KEYS) == Some("command");
+                    self.unknown_key(key, other, section, SERVER_KEYS);
+                }
             }
         }
-        if !has_command {
+        if !command_mentioned {
             self.report(
                 name.span().start,
                 format!("server `{}` has no `command`", name.get_ref()),
@@ -840,10 +845,12 @@ stop_grace = 2
     #[test]
     fn reports_the_first_problem_in_the_file() {
         // `zzz` sorts after `aaa` but comes first in the file.
-        let e =
-            parse("[servers.zzz]\ncomand = \"x\"\n[servers.aaa]\ncomand = \"y\"\n").unwrap_err();
+        let e = parse("[servers.zzz]\nargs = []\n[servers.aaa]\nargs = []\n").unwrap_err();
         assert_eq!((e.line, e.column), (1, 10));
         assert_eq!(e.problem, "server `zzz` has no `command`");
+        // Within one server too: `zzz` (line 2) is reported before `aaa` (line 3).
+        let e = parse("[servers.a]\nzzz = 1\naaa = 2\ncommand = \"x\"\n").unwrap_err();
+        assert_eq!(e.problem, "unknown key `zzz` in [servers.a]");
     }
 
     #[test]
