@@ -32,6 +32,8 @@ pub fn parse_mcp_servers_json(
     text: &str,
     file: &Path,
 ) -> Result<(Config, Vec<String>), ConfigError> {
+    // A byte order mark is invisible in editors, so it must not count as a column either.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let clean = strip_jsonc(text);
     let root: Value = serde_json::from_str(&clean).map_err(|e| syntax_error(file, &e))?;
     let mut reader = Reader {
@@ -675,6 +677,13 @@ mod tests {
                 "renamed `my server` to `my-server-2`: server names may only use ASCII letters, digits, `-` and `_` (1–64 characters)",
             ]
         );
+    }
+
+    #[test]
+    fn byte_order_mark_is_accepted() {
+        // Windows editors save claude_desktop_config.json with one.
+        let (c, _) = parse("\u{feff}{\"mcpServers\": {\"a\": {\"command\": \"x\"}}}").unwrap();
+        assert_eq!(c.servers["a"].command, "x");
     }
 
     #[test]

@@ -46,6 +46,9 @@ type Key<'i> = Spanned<std::borrow::Cow<'i, str>>;
 
 /// Parses bridgedock TOML. `file` is only used to label errors and [`Config::source`].
 pub fn parse_toml(text: &str, file: &Path) -> Result<Config, ConfigError> {
+    // toml accepts a byte order mark, but it is invisible in editors, so it must not count
+    // as a column in our positions either.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let root = DeTable::parse(text).map_err(|e| syntax_error(text, file, &e))?;
     let mut checker = Checker {
         text,
@@ -806,6 +809,14 @@ stop_grace = 2
             s.stop_grace = Duration::from_secs(2);
             s
         });
+    }
+
+    #[test]
+    fn byte_order_mark_is_accepted() {
+        let c = parse("\u{feff}[servers.a]\ncommand = \"x\"\n").unwrap();
+        assert_eq!(c.servers["a"].command, "x");
+        let e = parse("\u{feff}[servres]\n").unwrap_err();
+        assert_eq!((e.line, e.column), (1, 2));
     }
 
     #[test]
