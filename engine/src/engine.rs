@@ -1,1 +1,163 @@
-//! placeholder
+//! The engine: config in, supervised servers, logs and status out.
+//!
+//! Both faces (the tray app and `bridgedockd`) build one [`Engine`], give it the process-wide
+//! [`LogHub`] they installed as the tracing sink, and then only read its status and send it
+//! controls. Start-up order matters: orphans of a previous run are stopped before any new
+//! child is spawned, so a restarted bridgedock never runs two copies of a server.
+
+use std::path::PathBuf;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ConfigSource};
+use crate::logs::{self, LogHub};
+use crate::status::{BridgeStatus, ServerStatus, Snapshot, StatusHub, now_ms};
+use crate::supervisor::{ChildRecords, ControlError, RestartTuning, ServerHandle, Supervisor};
+
+pub struct EngineOptions {
+    pub config: Config,
+    pub state_dir: PathBuf,
+    pub tuning: RestartTuning,
+    pub log_file_max_bytes: u64,
+    pub log_files_kept: usize,
+}
+
+impl EngineOptions {
+    pub fn new(config: Config, state_dir: PathBuf) -> Self {
+        EngineOptions {
+            config,
+            state_dir,
+            tuning: RestartTuning::default(),
+            log_file_max_bytes: logs::DEFAULT_FILE_MAX_BYTES,
+            log_files_kept: logs::DEFAULT_FILES_KEPT,
+        }
+    }
+}
+
+pub struct Engine {
+    status: StatusHub,
+    logs: LogHub,
+    supervisor: Supervisor,
+    config: Config,
+    state_dir: PathBuf,
+    files_shutdown: CancellationToken,
+    file_writer: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Engine {
+    pub async fn start(options: EngineOptions, logs: LogHub) -> std::io::Result<Engine> {
+        let EngineOptions {
+            config,
+            state_dir,
+            tuning,
+            log_file_max_bytes,
+            log_files_kept,
+        } = options;
+        create_private_dir(&state_dir)?;
+        let files_shutdown = CancellationToken::new();
+        let file_writer = logs::spawn_file_writer(
+            &logs,
+            state_dir.join("logs"),
+            log_file_max_bytes,
+            log_files_kept,
+            files_shutdown.clone(),
+        );
+        let status = StatusHub::new(BridgeStatus {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            pid: std::process::id(),
+            address: String::new(),
+            started_at_ms: now_ms(),
+            uptime_ms: 0,
+            config_path: match &config.source {
+                ConfigSource::File(p) | ConfigSource::McpServersJson(p) => {
+                    Some(p.display().to_string())
+                }
+                ConfigSource::Embedded => None,
+            },
+            state_dir: state_dir.display().to_string(),
+            reaped_orphans: Vec::new(),
+        });
+        let records = ChildRecords::new(&state_dir);
+        status.record_reaped(records.reap_orphans().await);
+        let supervisor = Supervisor::spawn(&config, &status, &logs, &records, &tuning);
+        tracing::info!(
+            "bridgedock {} supervising {} server{}",
+            env!("CARGO_PKG_VERSION"),
+            config.servers.len(),
+            if config.servers.len() == 1 { "" } else { "s" }
+        );
+        Ok(Engine {
+            status,
+            logs,
+            supervisor,
+            config,
+            state_dir,
+            files_shutdown,
+            file_writer: parking_lot::Mutex::new(Some(file_writer)),
+        })
+    }
+
+    pub fn status(&self) -> &StatusHub {
+        &self.status
+    }
+
+    pub fn logs(&self) -> &LogHub {
+        &self.logs
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.state_dir
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.status.snapshot()
+    }
+
+    pub fn server(&self, name: &str) -> Result<&ServerHandle, ControlError> {
+        self.supervisor.server(name)
+    }
+
+    pub async fn start_server(&self, name: &str) -> Result<ServerStatus, ControlError> {
+        self.server(name)?.start().await
+    }
+
+    pub async fn stop_server(&self, name: &str) -> Result<ServerStatus, ControlError> {
+        self.server(name)?.stop().await
+    }
+
+    pub async fn restart_server(&self, name: &str) -> Result<ServerStatus, ControlError> {
+        self.server(name)?.restart().await
+    }
+
+    /// Restarts every server at once; the tray's and the dock's "Restart all".
+    pub async fn restart_all(&self) -> Vec<Result<ServerStatus, ControlError>> {
+        let restarts = self.supervisor.servers().map(|h| h.restart());
+        futures_util::future::join_all(restarts).await
+    }
+
+    /// Stops every server gracefully (no orphans), then flushes the log files.
+    pub async fn shutdown(&self) {
+        self.supervisor.shutdown().await;
+        tracing::info!("all servers stopped; bridgedock is exiting");
+        self.files_shutdown.cancel();
+        let writer = self.file_writer.lock().take();
+        if let Some(writer) = writer {
+            let _ = writer.await;
+        }
+    }
+}
+
+/// Creates `dir` (and parents) readable only by its owner: it holds logs and child records.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}

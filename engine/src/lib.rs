@@ -13,7 +13,8 @@ pub mod demo;
 pub mod engine;
 pub mod logs;
 pub mod paths;
+pub mod protocol;
 pub mod status;
 pub mod supervisor;
 
-// pub use engine::Engine; (lands with the engine wiring)
+pub use engine::{Engine, EngineOptions};

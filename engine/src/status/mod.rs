@@ -1,1 +1,13 @@
-//! placeholder
+//! The status model and its hub: the single source of truth every face reads.
+//!
+//! Actors and the bridge write here; the tray, the dock, the browser and `ctl` only read the
+//! snapshot and follow its change events, so they can never disagree about what is running.
+
+mod hub;
+mod model;
+
+pub use hub::{StatusChange, StatusHub, StatusSubscription};
+pub use model::{
+    BridgeStatus, ClientSession, ExitInfo, ReapedOrphan, ServerState, ServerStatus, Snapshot,
+    describe_exit, format_duration_ms, now_ms,
+};

@@ -1,0 +1,235 @@
+//! The HTTP/WebSocket API on loopback, for the dock (in a browser or the desktop app):
+//!
+//! - `GET /healthz` — liveness, no token;
+//! - `GET /api/status` — the snapshot;
+//! - `WS /api/events?since=SEQ&server=NAME` — status changes and log lines (see [`super::events`]);
+//! - `POST /api/servers/{name}/start|stop|restart`, `POST /api/restart-all`;
+//! - `GET /api/logs?server=&stream=&since=&limit=`;
+//! - `/` — the dock's built files, when they are installed.
+//!
+//! Every request passes the `Origin` check; everything under `/api` needs the token.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State, WebSocketUpgrade};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::access::Access;
+use super::methods::{self, DEFAULT_LOG_LINES, MAX_LOG_LINES_PER_CALL};
+use crate::Engine;
+use crate::logs::{LogFilter, Stream};
+use crate::supervisor::{Action, ControlError};
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub engine: Arc<Engine>,
+    pub access: Arc<Access>,
+    pub dock_dir: Option<PathBuf>,
+    pub shutdown: CancellationToken,
+}
+
+pub fn router(state: ApiState) -> Router {
+    let api = Router::new()
+        .route("/api/status", get(status))
+        .route("/api/events", get(events))
+        .route("/api/logs", get(logs))
+        .route("/api/servers/{name}/{action}", post(server_action))
+        .route("/api/restart-all", post(restart_all))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(api)
+        .fallback(get(dock_file))
+        .layer(middleware::from_fn_with_state(state.clone(), check_origin))
+        .with_state(state)
+}
+
+/// Serves the API on an already bound listener until `shutdown` is cancelled.
+pub async fn serve(listener: TcpListener, state: ApiState) -> std::io::Result<()> {
+    let shutdown = state.shutdown.clone();
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": {"message": message.into()}})),
+    )
+        .into_response()
+}
+
+async fn check_origin(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+    match state.access.check_origin(req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(denied) => error(denied.status(), denied.message()),
+    }
+}
+
+async fn require_token(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+    match state.access.check_token(req.headers(), req.uri().query()) {
+        Ok(()) => next.run(req).await,
+        Err(denied) => error(denied.status(), denied.message()),
+    }
+}
+
+async fn healthz(State(state): State<ApiState>) -> Response {
+    let snap = state.engine.snapshot();
+    axum::Json(json!({"ok": true, "version": snap.bridge.version, "pid": snap.bridge.pid}))
+        .into_response()
+}
+
+async fn status(State(state): State<ApiState>) -> Response {
+    axum::Json(state.engine.snapshot()).into_response()
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    since: Option<u64>,
+    server: Option<String>,
+}
+
+async fn events(
+    State(state): State<ApiState>,
+    Query(q): Query<EventsQuery>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let filter = LogFilter {
+        server: q.server,
+        stream: None,
+    };
+    ws.on_upgrade(move |socket| {
+        super::events::follow(socket, state.engine, filter, q.since, state.shutdown)
+    })
+}
+
+#[derive(Deserialize)]
+struct LogsQuery {
+    server: Option<String>,
+    stream: Option<Stream>,
+    since: Option<u64>,
+    limit: Option<usize>,
+}
+
+async fn logs(State(state): State<ApiState>, Query(q): Query<LogsQuery>) -> Response {
+    let filter = LogFilter {
+        server: q.server,
+        stream: q.stream,
+    };
+    let limit = q
+        .limit
+        .unwrap_or(DEFAULT_LOG_LINES)
+        .min(MAX_LOG_LINES_PER_CALL);
+    let lines = state.engine.logs().lines(&filter, q.since, limit);
+    axum::Json(json!({"lines": lines, "last_seq": state.engine.logs().last_seq()})).into_response()
+}
+
+async fn server_action(
+    State(state): State<ApiState>,
+    Path((name, action)): Path<(String, String)>,
+) -> Response {
+    let action = match action.as_str() {
+        "start" => Action::Start,
+        "stop" => Action::Stop,
+        "restart" => Action::Restart,
+        other => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("unknown action `{other}`: use start, stop or restart"),
+            );
+        }
+    };
+    let handle = match state.engine.server(&name) {
+        Ok(h) => h,
+        Err(e) => return error(StatusCode::NOT_FOUND, e.to_string()),
+    };
+    match handle.send(action).await {
+        Ok(server) => axum::Json(json!({"server": server})).into_response(),
+        Err(e @ ControlError::ShuttingDown(_)) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        }
+        Err(e) => error(StatusCode::NOT_FOUND, e.to_string()),
+    }
+}
+
+async fn restart_all(State(state): State<ApiState>) -> Response {
+    match methods::call(&state.engine, "restart_all", &json!({})).await {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.message),
+    }
+}
+
+/// The dock's files; without a built dock, a short page that says where things are.
+async fn dock_file(State(state): State<ApiState>, req: Request) -> Response {
+    let path = req.uri().path().trim_start_matches('/');
+    let Some(dir) = state
+        .dock_dir
+        .as_ref()
+        .filter(|d| d.join("index.html").is_file())
+    else {
+        if path.is_empty() || path == "index.html" {
+            return (
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                NO_DOCK_PAGE,
+            )
+                .into_response();
+        }
+        return error(StatusCode::NOT_FOUND, format!("no such page: /{path}"));
+    };
+    let rel = if path.is_empty() { "index.html" } else { path };
+    if rel
+        .split('/')
+        .any(|part| part == ".." || part.starts_with('.'))
+    {
+        return error(StatusCode::NOT_FOUND, format!("no such file: /{rel}"));
+    }
+    let file = dir.join(rel);
+    let file = if file.is_file() {
+        file
+    } else {
+        dir.join("index.html")
+    };
+    match tokio::fs::read(&file).await {
+        Ok(body) => {
+            let mut resp = Response::new(Body::from(body));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(content_type(&file)),
+            );
+            resp
+        }
+        Err(e) => error(StatusCode::NOT_FOUND, format!("cannot read /{rel}: {e}")),
+    }
+}
+
+fn content_type(path: &std::path::Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "woff2" => "font/woff2",
+        _ => "application/octet-stream",
+    }
+}
+
+const NO_DOCK_PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>bridgedock</title>
+<body style="font-family:system-ui;max-width:40em;margin:3em auto;line-height:1.5">
+<h1>bridgedock is running</h1>
+<p>The dock's web files are not installed next to this <code>bridgedockd</code>.
+The API works: <code>GET /api/status</code>, <code>WS /api/events</code> (token required),
+and <code>bridgedockd ctl status</code> in a terminal.</p></body>"#;

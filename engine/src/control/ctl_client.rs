@@ -1,0 +1,229 @@
+//! The client side of the control socket, and how `ctl` shows what it gets: a status table
+//! people can read at a glance, log lines with their time, server and stream.
+
+use serde_json::Value;
+
+use crate::logs::LogLine;
+use crate::status::{Snapshot, format_duration_ms, now_ms};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CtlError {
+    #[error(
+        "bridgedockd is not running (no control socket at {path}): start it with `bridgedockd serve`, or pass the --state-dir it uses"
+    )]
+    NotRunning { path: String },
+    #[error("cannot talk to bridgedockd at {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{message} (code {code})")]
+    Rpc { code: i64, message: String },
+    #[error("bridgedockd sent something that is not JSON-RPC: {0}")]
+    BadReply(String),
+}
+
+#[cfg(unix)]
+pub use unix_client::{follow, request};
+
+#[cfg(unix)]
+mod unix_client {
+    use std::path::Path;
+
+    use serde_json::{Value, json};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::UnixStream;
+
+    use super::CtlError;
+
+    async fn connect(path: &Path) -> Result<UnixStream, CtlError> {
+        UnixStream::connect(path).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                CtlError::NotRunning {
+                    path: path.display().to_string(),
+                }
+            }
+            _ => CtlError::Io {
+                path: path.display().to_string(),
+                source: e,
+            },
+        })
+    }
+
+    fn io_err(path: &Path) -> impl Fn(std::io::Error) -> CtlError + '_ {
+        move |e| CtlError::Io {
+            path: path.display().to_string(),
+            source: e,
+        }
+    }
+
+    fn result_of(line: &str) -> Result<Value, CtlError> {
+        let v: Value =
+            serde_json::from_str(line).map_err(|_| CtlError::BadReply(line.to_string()))?;
+        if let Some(err) = v.get("error") {
+            return Err(CtlError::Rpc {
+                code: err.get("code").and_then(Value::as_i64).unwrap_or(0),
+                message: err
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown error")
+                    .to_string(),
+            });
+        }
+        v.get("result")
+            .cloned()
+            .ok_or_else(|| CtlError::BadReply(line.to_string()))
+    }
+
+    /// One request, one answer.
+    pub async fn request(path: &Path, method: &str, params: Value) -> Result<Value, CtlError> {
+        let stream = connect(path).await?;
+        let (read, mut write) = stream.into_split();
+        let req = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        write
+            .write_all(format!("{req}\n").as_bytes())
+            .await
+            .map_err(io_err(path))?;
+        let mut line = String::new();
+        BufReader::new(read)
+            .read_line(&mut line)
+            .await
+            .map_err(io_err(path))?;
+        if line.is_empty() {
+            return Err(CtlError::BadReply(
+                "the connection closed without an answer".into(),
+            ));
+        }
+        result_of(&line)
+    }
+
+    /// Follows logs: `on_message` gets the first reply's result, then each notification.
+    pub async fn follow(
+        path: &Path,
+        params: Value,
+        mut on_message: impl FnMut(&str, &Value),
+    ) -> Result<(), CtlError> {
+        let stream = connect(path).await?;
+        let (read, mut write) = stream.into_split();
+        let req = json!({"jsonrpc": "2.0", "id": 1, "method": "logs.follow", "params": params});
+        write
+            .write_all(format!("{req}\n").as_bytes())
+            .await
+            .map_err(io_err(path))?;
+        let mut lines = BufReader::new(read).lines();
+        let first = lines
+            .next_line()
+            .await
+            .map_err(io_err(path))?
+            .ok_or_else(|| CtlError::BadReply("the connection closed without an answer".into()))?;
+        on_message("result", &result_of(&first)?);
+        while let Some(line) = lines.next_line().await.map_err(io_err(path))? {
+            let v: Value =
+                serde_json::from_str(&line).map_err(|_| CtlError::BadReply(line.clone()))?;
+            let method = v.get("method").and_then(Value::as_str).unwrap_or("");
+            on_message(method, v.get("params").unwrap_or(&Value::Null));
+        }
+        Ok(())
+    }
+}
+
+/// `ctl status`: one row per server.
+pub fn status_table(snap: &Snapshot) -> String {
+    let now = now_ms();
+    let mut rows = vec![[
+        "SERVER".to_string(),
+        "STATE".into(),
+        "PID".into(),
+        "UPTIME".into(),
+        "RESTARTS".into(),
+        "VERSION".into(),
+        "LAST EXIT".into(),
+    ]];
+    for s in &snap.servers {
+        let version = match (&s.reported_version, &s.expected_version) {
+            (Some(r), Some(e)) if s.version_mismatch() => format!("{r} (expected {e})"),
+            (Some(r), _) => r.clone(),
+            (None, Some(e)) => format!("? (expected {e})"),
+            (None, None) => "-".into(),
+        };
+        rows.push([
+            s.name.clone(),
+            s.state.describe(now),
+            s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            s.uptime_ms
+                .map(format_duration_ms)
+                .unwrap_or_else(|| "-".into()),
+            s.restarts.to_string(),
+            version,
+            s.last_exit
+                .as_ref()
+                .map(|e| e.reason.clone())
+                .unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    // The state column can be long (no-command hints): keep it last-but-one readable by
+    // padding every column but the final one.
+    let widths: Vec<usize> = (0..7)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = format!(
+        "bridgedock {} (pid {}) — API {}, up {}\n",
+        snap.bridge.version,
+        snap.bridge.pid,
+        if snap.bridge.address.is_empty() {
+            "not listening"
+        } else {
+            &snap.bridge.address
+        },
+        format_duration_ms(snap.bridge.uptime_ms)
+    );
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(c, cell)| {
+                if c == 6 {
+                    cell.clone()
+                } else {
+                    format!("{cell:<w$}", w = widths[c])
+                }
+            })
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    if snap.servers.is_empty() {
+        out.push_str("(no servers configured)\n");
+    }
+    for o in &snap.bridge.reaped_orphans {
+        out.push_str(&format!(
+            "note: at start-up, stopped an orphaned `{}` tree (pid {}, {} processes) left by an earlier bridgedock\n",
+            o.server, o.pid, o.processes
+        ));
+    }
+    out
+}
+
+/// `ctl logs`: `2026-11-21T05:00:00.123Z demo stderr [warn] text`.
+pub fn format_log_line(line: &LogLine) -> String {
+    let time = humantime::format_rfc3339_millis(
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(line.time_ms),
+    );
+    let stream = serde_json::to_value(line.stream)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let level = line
+        .level
+        .and_then(|l| serde_json::to_value(l).ok())
+        .and_then(|v| v.as_str().map(|s| format!("[{s}] ")))
+        .unwrap_or_default();
+    format!("{time} {} {stream} {level}{}", line.server, line.text)
+}
+
+/// Parses a log line from JSON and formats it; unparseable values are shown raw.
+pub fn format_log_value(v: &Value) -> String {
+    serde_json::from_value::<LogLine>(v.clone())
+        .map(|l| format_log_line(&l))
+        .unwrap_or_else(|_| v.to_string())
+}

@@ -1,0 +1,158 @@
+//! JSON-RPC 2.0: parsing one message into a request or a clear error, and the error codes
+//! bridgedock uses everywhere (the control socket now, the bridge later).
+//!
+//! A bad message never ends a connection: it gets an error reply naming what was wrong.
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+pub const PARSE_ERROR: i64 = -32700;
+pub const INVALID_REQUEST: i64 = -32600;
+pub const METHOD_NOT_FOUND: i64 = -32601;
+pub const INVALID_PARAMS: i64 = -32602;
+pub const INTERNAL_ERROR: i64 = -32603;
+/// Something inside bridgedock (or a server behind it) failed.
+pub const BRIDGE_INTERNAL: i64 = -32001;
+/// The server is unreachable: exited, restarting, or bridgedock is shutting down.
+pub const SERVER_UNREACHABLE: i64 = -32002;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RpcError {
+    pub code: i64,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+impl RpcError {
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        RpcError {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+}
+
+/// A request (with an id) or a notification (without).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub id: Option<Value>,
+    pub method: String,
+    pub params: Value,
+}
+
+/// Parses one message. On failure returns the id to answer with (null when unknown) and the error.
+pub fn parse_request(text: &str) -> Result<Request, (Value, RpcError)> {
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        (
+            Value::Null,
+            RpcError::new(PARSE_ERROR, format!("parse error: not valid JSON ({e})")),
+        )
+    })?;
+    let Value::Object(mut obj) = value else {
+        let what = if value.is_array() {
+            "batches are not supported: send one JSON-RPC object per line"
+        } else {
+            "a JSON-RPC message must be a JSON object"
+        };
+        return Err((Value::Null, RpcError::new(INVALID_REQUEST, what)));
+    };
+    let id = obj.remove("id");
+    let answer_id = match &id {
+        Some(v @ (Value::String(_) | Value::Number(_))) => v.clone(),
+        _ => Value::Null,
+    };
+    let invalid = |msg: &str| (answer_id.clone(), RpcError::new(INVALID_REQUEST, msg));
+    if let Some(bad) = &id
+        && !matches!(bad, Value::String(_) | Value::Number(_) | Value::Null)
+    {
+        return Err(invalid(
+            "invalid request: `id` must be a string or a number",
+        ));
+    }
+    match obj.get("jsonrpc") {
+        Some(Value::String(v)) if v == "2.0" => {}
+        _ => return Err(invalid("invalid request: `jsonrpc` must be \"2.0\"")),
+    }
+    let method = match obj.remove("method") {
+        Some(Value::String(m)) if !m.is_empty() => m,
+        Some(_) => {
+            return Err(invalid(
+                "invalid request: `method` must be a non-empty string",
+            ));
+        }
+        None => return Err(invalid("invalid request: `method` is missing")),
+    };
+    let params = match obj.remove("params") {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(p @ (Value::Object(_) | Value::Array(_))) => p,
+        Some(_) => {
+            return Err(invalid(
+                "invalid request: `params` must be an object or an array",
+            ));
+        }
+    };
+    Ok(Request { id, method, params })
+}
+
+pub fn response(id: Value, result: impl Serialize) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
+}
+
+pub fn error_response(id: Value, error: RpcError) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": error})
+}
+
+pub fn notification(method: &str, params: impl Serialize) -> Value {
+    json!({"jsonrpc": "2.0", "method": method, "params": params})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_messages_get_named_errors() {
+        let cases = [
+            ("{", PARSE_ERROR, Value::Null),
+            ("[1]", INVALID_REQUEST, Value::Null),
+            ("42", INVALID_REQUEST, Value::Null),
+            (
+                r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#,
+                INVALID_REQUEST,
+                json!(1),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":"a","method":7}"#,
+                INVALID_REQUEST,
+                json!("a"),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":{},"method":"x"}"#,
+                INVALID_REQUEST,
+                Value::Null,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":2,"method":"x","params":3}"#,
+                INVALID_REQUEST,
+                json!(2),
+            ),
+        ];
+        for (text, code, id) in cases {
+            let (got_id, err) = parse_request(text).unwrap_err();
+            assert_eq!(err.code, code, "{text}");
+            assert_eq!(got_id, id, "{text}");
+        }
+    }
+
+    #[test]
+    fn requests_and_notifications_parse() {
+        let r = parse_request(r#"{"jsonrpc":"2.0","id":12345678901234567890,"method":"status"}"#)
+            .unwrap();
+        assert_eq!(r.method, "status");
+        assert!(r.id.is_some());
+        let n = parse_request(r#"{"jsonrpc":"2.0","method":"ping"}"#).unwrap();
+        assert_eq!(n.id, None);
+    }
+}

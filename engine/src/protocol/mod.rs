@@ -1,0 +1,3 @@
+//! Wire formats shared by every face: the JSON-RPC 2.0 envelope and its error codes.
+
+pub mod jsonrpc;

@@ -1,0 +1,293 @@
+//! What bridgedock reports about itself, its servers and the clients connected to them.
+//!
+//! Times are unix epoch milliseconds so a browser can show countdowns and local times without
+//! knowing the engine's clock; durations derived from them (uptime) are filled in when a
+//! snapshot is taken.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{RestartPolicy, Transport};
+
+/// Milliseconds since the unix epoch, the timestamp unit of the whole status model.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Where a server is in its life. Serialized as `{"state": "backoff", "attempt": 3, ...}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum ServerState {
+    /// Not running, and nobody expects it to be.
+    Stopped,
+    /// Being spawned.
+    Starting,
+    /// Its process is alive.
+    Running { pid: u32, since_ms: u64 },
+    /// Being stopped: stdin closed, then SIGTERM, then SIGKILL to its process group.
+    Stopping { pid: u32 },
+    /// Waiting to restart after a crash.
+    Backoff {
+        attempt: u32,
+        next_at_ms: u64,
+        delay_ms: u64,
+    },
+    /// Exited unexpectedly and its restart policy says not to restart it.
+    Crashed {
+        code: Option<i32>,
+        signal: Option<i32>,
+        last_stderr: Vec<String>,
+    },
+    /// Gave up: it crashed too often in too short a time.
+    Failed {
+        crashes: u32,
+        window_secs: u64,
+        last_stderr: Vec<String>,
+    },
+    /// Its command is not on PATH; `hint` says what to install.
+    NoCommand { command: String, hint: String },
+}
+
+impl ServerState {
+    /// The state's name as users see it: `running`, `backoff`, `no-command`, ...
+    pub fn name(&self) -> &'static str {
+        match self {
+            ServerState::Stopped => "stopped",
+            ServerState::Starting => "starting",
+            ServerState::Running { .. } => "running",
+            ServerState::Stopping { .. } => "stopping",
+            ServerState::Backoff { .. } => "backoff",
+            ServerState::Crashed { .. } => "crashed",
+            ServerState::Failed { .. } => "failed",
+            ServerState::NoCommand { .. } => "no-command",
+        }
+    }
+
+    /// One line for a table or a tooltip, e.g. `backoff: attempt 3, next try in 8 s`.
+    pub fn describe(&self, now_ms: u64) -> String {
+        match self {
+            ServerState::Running { pid, since_ms } => format!(
+                "running (pid {pid}, up {})",
+                format_duration_ms(now_ms.saturating_sub(*since_ms))
+            ),
+            ServerState::Stopping { pid } => format!("stopping (pid {pid})"),
+            ServerState::Backoff {
+                attempt,
+                next_at_ms,
+                ..
+            } => format!(
+                "backoff: attempt {attempt}, next try in {}",
+                format_duration_ms(next_at_ms.saturating_sub(now_ms))
+            ),
+            ServerState::Crashed { code, signal, .. } => {
+                format!("crashed ({})", describe_exit(*code, *signal))
+            }
+            ServerState::Failed {
+                crashes,
+                window_secs,
+                ..
+            } => format!(
+                "failed: gave up after {crashes} crashes in {}",
+                format_duration_ms(window_secs * 1000)
+            ),
+            ServerState::NoCommand { command, hint } => {
+                format!("no-command: \"{command}\" not found on PATH — {hint}")
+            }
+            other => other.name().to_string(),
+        }
+    }
+}
+
+/// "exited with code 1", "killed by signal 9 (SIGKILL)".
+pub fn describe_exit(code: Option<i32>, signal: Option<i32>) -> String {
+    match (code, signal) {
+        (Some(code), _) => format!("exited with code {code}"),
+        (None, Some(sig)) => format!("killed by signal {sig}{}", signal_name(sig)),
+        (None, None) => "exited".to_string(),
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        1 => " (SIGHUP)",
+        2 => " (SIGINT)",
+        6 => " (SIGABRT)",
+        9 => " (SIGKILL)",
+        11 => " (SIGSEGV)",
+        13 => " (SIGPIPE)",
+        15 => " (SIGTERM)",
+        _ => "",
+    }
+}
+
+/// "8 s", "2 min 5 s", "3 h 4 min".
+pub fn format_duration_ms(ms: u64) -> String {
+    let secs = ms.div_ceil(1000);
+    match secs {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => match s % 60 {
+            0 => format!("{} min", s / 60),
+            r => format!("{} min {r} s", s / 60),
+        },
+        s => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// How a server's previous process ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExitInfo {
+    pub at_ms: u64,
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    /// In words: "exited with code 1", "stopped by request", "failed to start: ...".
+    pub reason: String,
+    /// True when bridgedock asked it to stop.
+    pub requested: bool,
+    pub last_stderr: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerStatus {
+    pub name: String,
+    #[serde(flatten)]
+    pub state: ServerState,
+    pub pid: Option<u32>,
+    pub started_at_ms: Option<u64>,
+    /// Filled in when a snapshot is taken.
+    pub uptime_ms: Option<u64>,
+    /// How many times it was started again after its first start, automatically or by request.
+    pub restarts: u32,
+    pub transport: Transport,
+    pub restart_policy: RestartPolicy,
+    pub autostart: bool,
+    /// The command line, with secret-looking env values kept out of it.
+    pub command: Vec<String>,
+    /// The version the config says to expect; `None` means "don't check".
+    pub expected_version: Option<String>,
+    /// The version the server reported (serverInfo.version); `None` until it says.
+    pub reported_version: Option<String>,
+    pub last_exit: Option<ExitInfo>,
+}
+
+impl ServerStatus {
+    /// True when both versions are known and differ. An unknown version never mismatches.
+    pub fn version_mismatch(&self) -> bool {
+        match (&self.expected_version, &self.reported_version) {
+            (Some(expected), Some(reported)) => {
+                !expected.is_empty() && !reported.is_empty() && expected != reported
+            }
+            _ => false,
+        }
+    }
+}
+
+/// An MCP client connected through the bridge. Filled in by the bridge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientSession {
+    pub id: String,
+    pub server: String,
+    pub transport: String,
+    pub peer: String,
+    pub client_name: Option<String>,
+    pub client_version: Option<String>,
+    pub protocol_version: Option<String>,
+    pub protocol_mismatch: bool,
+    pub connected_at_ms: u64,
+    pub last_activity_ms: u64,
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub pending: u32,
+    pub reconnects: u32,
+}
+
+/// A process a previous bridgedock left behind, found and stopped at start-up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReapedOrphan {
+    pub server: String,
+    pub pid: u32,
+    pub processes: usize,
+    pub command: String,
+    pub at_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BridgeStatus {
+    pub version: String,
+    pub pid: u32,
+    /// `127.0.0.1:7455`, empty until the API listens.
+    pub address: String,
+    pub started_at_ms: u64,
+    pub uptime_ms: u64,
+    pub config_path: Option<String>,
+    pub state_dir: String,
+    pub reaped_orphans: Vec<ReapedOrphan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub bridge: BridgeStatus,
+    pub servers: Vec<ServerStatus>,
+    pub clients: Vec<ClientSession>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_a_person_wrote_them() {
+        assert_eq!(format_duration_ms(7_200), "8 s");
+        assert_eq!(format_duration_ms(125_000), "2 min 5 s");
+        assert_eq!(format_duration_ms(120_000), "2 min");
+        assert_eq!(format_duration_ms(3_840_000), "1 h 4 min");
+    }
+
+    #[test]
+    fn state_serializes_flat_with_its_name() {
+        let s = ServerState::Backoff {
+            attempt: 3,
+            next_at_ms: 10,
+            delay_ms: 8000,
+        };
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["state"], "backoff");
+        assert_eq!(v["attempt"], 3);
+        let nc = ServerState::NoCommand {
+            command: "npx".into(),
+            hint: "install Node.js 18+".into(),
+        };
+        assert_eq!(serde_json::to_value(&nc).unwrap()["state"], "no-command");
+        assert_eq!(
+            nc.describe(0),
+            "no-command: \"npx\" not found on PATH — install Node.js 18+"
+        );
+    }
+
+    #[test]
+    fn unknown_versions_never_mismatch() {
+        let mut s = ServerStatus {
+            name: "t".into(),
+            state: ServerState::Stopped,
+            pid: None,
+            started_at_ms: None,
+            uptime_ms: None,
+            restarts: 0,
+            transport: Transport::Stdio,
+            restart_policy: RestartPolicy::OnFailure,
+            autostart: true,
+            command: vec![],
+            expected_version: Some("1.0".into()),
+            reported_version: None,
+            last_exit: None,
+        };
+        assert!(!s.version_mismatch());
+        s.reported_version = Some(String::new());
+        assert!(!s.version_mismatch());
+        s.reported_version = Some("1.1".into());
+        assert!(s.version_mismatch());
+        s.reported_version = Some("1.0".into());
+        assert!(!s.version_mismatch());
+    }
+}

@@ -1,0 +1,522 @@
+//! One actor task per server: it alone owns the child process and its state.
+//!
+//! The loop waits on four things — a control request, the child's exit, the end of a backoff
+//! wait, the moment a run counts as stable — and turns each into a state change published to
+//! the status hub. Decisions about restarting come from [`CrashTracker`]; signals go to the
+//! whole process group, so nothing a server starts outlives it.
+
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use tokio::process::ChildStdin;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep_until, timeout, timeout_at};
+use tokio_util::sync::CancellationToken;
+
+use super::handle::{Action, Request};
+use super::platform::{self, GroupSignal, ProcessIdentity};
+use super::policy::{CrashTracker, Decision, LAST_STDERR_LINES};
+use super::records::{ChildRecord, ChildRecords};
+use super::runtime::resolve_command;
+use super::spawn::{display_command, join_command, spawn_server};
+use crate::config::ServerConfig;
+use crate::logs::{self, LogFilter, LogHub, Stream};
+use crate::status::{ExitInfo, ServerState, ServerStatus, StatusHub, now_ms};
+
+/// Longest a stopping server may take to exit on stdin EOF before it gets SIGTERM.
+const EOF_WAIT_MAX: Duration = Duration::from_secs(1);
+/// After SIGKILL, how long to wait for the kernel to report the exit.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+/// How long to wait for a dead child's output readers to drain.
+const DRAIN_WAIT: Duration = Duration::from_secs(1);
+const GROUP_POLL: Duration = Duration::from_millis(20);
+
+pub(crate) struct ActorContext {
+    pub status: StatusHub,
+    pub logs: LogHub,
+    pub records: ChildRecords,
+    pub shutdown: CancellationToken,
+    pub owner: Option<ProcessIdentity>,
+    pub boot_id: Option<String>,
+}
+
+struct Running {
+    pid: u32,
+    pgid: u32,
+    since: Instant,
+    stable_at: Option<Instant>,
+    stdin: Option<ChildStdin>,
+    exit: oneshot::Receiver<std::io::Result<ExitStatus>>,
+    readers: Vec<JoinHandle<()>>,
+    /// The last log seq before this run: its stderr tail is everything after.
+    first_seq: u64,
+}
+
+enum Phase {
+    Idle,
+    Running(Box<Running>),
+    Backoff { until: Instant },
+}
+
+enum Event {
+    Request(Request),
+    Exited(std::io::Result<ExitStatus>),
+    BackoffOver,
+    Stable,
+    Shutdown,
+}
+
+pub(crate) struct Actor {
+    name: String,
+    spec: ServerConfig,
+    ctx: ActorContext,
+    tracker: CrashTracker,
+    requests: mpsc::Receiver<Request>,
+    phase: Phase,
+    started_once: bool,
+}
+
+impl Actor {
+    pub fn new(
+        name: String,
+        spec: ServerConfig,
+        ctx: ActorContext,
+        tracker: CrashTracker,
+        requests: mpsc::Receiver<Request>,
+    ) -> Self {
+        Actor {
+            name,
+            spec,
+            ctx,
+            tracker,
+            requests,
+            phase: Phase::Idle,
+            started_once: false,
+        }
+    }
+
+    pub fn initial_status(name: &str, spec: &ServerConfig) -> ServerStatus {
+        ServerStatus {
+            name: name.to_string(),
+            state: ServerState::Stopped,
+            pid: None,
+            started_at_ms: None,
+            uptime_ms: None,
+            restarts: 0,
+            transport: spec.transport,
+            restart_policy: spec.restart,
+            autostart: spec.autostart,
+            command: display_command(spec),
+            expected_version: spec.version.clone().filter(|v| !v.is_empty()),
+            reported_version: None,
+            last_exit: None,
+        }
+    }
+
+    pub async fn run(mut self) {
+        if self.spec.autostart {
+            self.launch().await;
+        }
+        loop {
+            let event = self.next_event().await;
+            match event {
+                Event::Request(req) => self.handle(req).await,
+                Event::Exited(result) => self.on_exit(result).await,
+                Event::BackoffOver => self.launch().await,
+                Event::Stable => {
+                    if let Phase::Running(run) = &mut self.phase {
+                        run.stable_at = None;
+                    }
+                    self.tracker.stable();
+                }
+                Event::Shutdown => break,
+            }
+        }
+        if let Phase::Running(run) = std::mem::replace(&mut self.phase, Phase::Idle) {
+            self.stop_running(*run, "stopped because bridgedock is shutting down")
+                .await;
+        }
+        self.set_state(ServerState::Stopped);
+    }
+
+    async fn next_event(&mut self) -> Event {
+        let far = Instant::now() + Duration::from_secs(86_400 * 365);
+        let (backoff_until, stable_at) = match &self.phase {
+            Phase::Backoff { until, .. } => (Some(*until), None),
+            Phase::Running(run) => (None, run.stable_at),
+            Phase::Idle => (None, None),
+        };
+        let exit = async {
+            match &mut self.phase {
+                Phase::Running(run) => (&mut run.exit)
+                    .await
+                    .unwrap_or_else(|_| Err(std::io::Error::other("the process waiter vanished"))),
+                _ => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = self.ctx.shutdown.cancelled() => Event::Shutdown,
+            req = self.requests.recv() => match req {
+                Some(req) => Event::Request(req),
+                None => Event::Shutdown,
+            },
+            result = exit => Event::Exited(result),
+            _ = sleep_until(backoff_until.unwrap_or(far)), if backoff_until.is_some() => Event::BackoffOver,
+            _ = sleep_until(stable_at.unwrap_or(far)), if stable_at.is_some() => Event::Stable,
+        }
+    }
+
+    async fn handle(&mut self, req: Request) {
+        match (req.action, std::mem::replace(&mut self.phase, Phase::Idle)) {
+            (Action::Start, Phase::Running(run)) => self.phase = Phase::Running(run),
+            (Action::Start, Phase::Backoff { .. }) => self.launch().await,
+            (Action::Start | Action::Restart, Phase::Idle) => {
+                self.tracker.reset();
+                self.launch().await;
+            }
+            (Action::Restart, Phase::Backoff { .. }) => {
+                self.tracker.reset();
+                self.launch().await;
+            }
+            (Action::Restart, Phase::Running(run)) => {
+                tracing::info!(server = %self.name, "restarting `{}` on request", self.name);
+                self.stop_running(*run, "restarted by request").await;
+                self.tracker.reset();
+                self.launch().await;
+            }
+            (Action::Stop, Phase::Running(run)) => {
+                tracing::info!(server = %self.name, "stopping `{}` on request", self.name);
+                self.stop_running(*run, "stopped by request").await;
+                self.set_state(ServerState::Stopped);
+            }
+            (Action::Stop, Phase::Backoff { .. } | Phase::Idle) => {
+                self.set_state(ServerState::Stopped);
+            }
+        }
+        let _ = req.reply.send(self.current_status());
+    }
+
+    fn current_status(&self) -> ServerStatus {
+        self.ctx
+            .status
+            .server(&self.name)
+            .unwrap_or_else(|| Self::initial_status(&self.name, &self.spec))
+    }
+
+    fn set_state(&self, state: ServerState) {
+        self.ctx.status.update_server(&self.name, |s| {
+            if !matches!(
+                state,
+                ServerState::Running { .. } | ServerState::Stopping { .. }
+            ) {
+                s.pid = None;
+                s.started_at_ms = None;
+            }
+            s.state = state;
+        });
+    }
+
+    /// Resolves the command and spawns it; on failure, decides what comes next.
+    async fn launch(&mut self) {
+        let path_var = self.spec.env.get("PATH").map(std::ffi::OsString::from);
+        let program = match resolve_command(&self.spec.command, path_var, self.spec.cwd.as_deref())
+        {
+            Ok(program) => program,
+            Err(missing) => {
+                tracing::error!(
+                    server = %self.name,
+                    "cannot start `{}`: \"{}\" not found on PATH — {}",
+                    self.name, missing.command, missing.hint
+                );
+                self.phase = Phase::Idle;
+                self.set_state(ServerState::NoCommand {
+                    command: missing.command,
+                    hint: missing.hint,
+                });
+                return;
+            }
+        };
+        self.set_state(ServerState::Starting);
+        let command_line = join_command(&display_command(&self.spec));
+        let first_seq = self.ctx.logs.last_seq();
+        let spawned = match spawn_server(&program, &self.spec) {
+            Ok(spawned) => spawned,
+            Err(err) => {
+                let reason = format!("failed to start: {err}");
+                tracing::error!(server = %self.name, "`{}` {reason} (command: {command_line})", self.name);
+                let info = ExitInfo {
+                    at_ms: now_ms(),
+                    code: None,
+                    signal: None,
+                    reason,
+                    requested: false,
+                    last_stderr: Vec::new(),
+                };
+                self.after_unexpected_exit(info, false);
+                return;
+            }
+        };
+        let (pid, pgid) = (spawned.pid, spawned.pgid);
+        let record = ChildRecord {
+            server: self.name.clone(),
+            child: platform::identity(pid).unwrap_or(ProcessIdentity {
+                pid,
+                start_ticks: 0,
+            }),
+            pgid,
+            boot_id: self.ctx.boot_id.clone(),
+            command_line: command_line.clone(),
+            started_at_ms: now_ms(),
+            owner: self.ctx.owner,
+        };
+        if let Err(err) = self.ctx.records.add(&record) {
+            tracing::warn!(server = %self.name, "could not record child pid {pid} in the state dir ({err}); if bridgedock is killed it cannot clean this one up");
+        }
+        let (exit_tx, exit_rx) = oneshot::channel();
+        let mut child = spawned.child;
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            let _ = exit_tx.send(status);
+        });
+        let stderr = tokio::spawn(logs::pump_lines(
+            spawned.stderr,
+            self.ctx.logs.clone(),
+            self.name.clone(),
+            Stream::Stderr,
+        ));
+        let stdout = tokio::spawn(drain_protocol_stdout(
+            spawned.stdout,
+            self.ctx.logs.clone(),
+            self.name.clone(),
+        ));
+        let now = Instant::now();
+        let restarted = std::mem::replace(&mut self.started_once, true);
+        let since_ms = now_ms();
+        self.ctx.status.update_server(&self.name, |s| {
+            s.state = ServerState::Running { pid, since_ms };
+            s.pid = Some(pid);
+            s.started_at_ms = Some(since_ms);
+            // A new process has said nothing yet: no version from the last one may linger.
+            s.reported_version = None;
+            if restarted {
+                s.restarts += 1;
+            }
+        });
+        tracing::info!(server = %self.name, "started `{}` (pid {pid}): {command_line}", self.name);
+        self.phase = Phase::Running(Box::new(Running {
+            pid,
+            pgid,
+            since: now,
+            stable_at: Some(now + self.tracker.tuning().stable_after),
+            stdin: Some(spawned.stdin),
+            exit: exit_rx,
+            readers: vec![stderr, stdout],
+            first_seq,
+        }));
+    }
+
+    async fn on_exit(&mut self, result: std::io::Result<ExitStatus>) {
+        let Phase::Running(mut run) = std::mem::replace(&mut self.phase, Phase::Idle) else {
+            return;
+        };
+        // Whatever the server left behind in its group goes with it.
+        drop(run.stdin.take());
+        finish_group(run.pgid, Instant::now() + self.spec.stop_grace, false).await;
+        drain_readers(&mut run.readers).await;
+        self.ctx.records.remove(run.pid);
+        let (code, signal) = exit_parts(&result);
+        let ran_for = run.since.elapsed();
+        let info = ExitInfo {
+            at_ms: now_ms(),
+            code,
+            signal,
+            reason: match &result {
+                Ok(_) => format!(
+                    "{} after {}",
+                    crate::status::describe_exit(code, signal),
+                    crate::status::format_duration_ms(ran_for.as_millis() as u64)
+                ),
+                Err(err) => format!("lost track of the process: {err}"),
+            },
+            requested: false,
+            last_stderr: self.stderr_tail(run.first_seq),
+        };
+        self.after_unexpected_exit(info, code == Some(0));
+    }
+
+    /// Records the exit and applies the restart policy.
+    fn after_unexpected_exit(&mut self, info: ExitInfo, success: bool) {
+        let decision = self
+            .tracker
+            .on_exit(std::time::Instant::now(), self.spec.restart, success);
+        let (code, signal, last_stderr) = (info.code, info.signal, info.last_stderr.clone());
+        let reason = info.reason.clone();
+        self.ctx.status.update_server(&self.name, |s| {
+            s.last_exit = Some(info);
+        });
+        match decision {
+            Decision::Restart { attempt, delay } => {
+                tracing::warn!(
+                    server = %self.name,
+                    "`{}` {reason}; restarting in {} (attempt {attempt})",
+                    self.name,
+                    crate::status::format_duration_ms(delay.as_millis() as u64)
+                );
+                self.phase = Phase::Backoff {
+                    until: Instant::now() + delay,
+                };
+                self.set_state(ServerState::Backoff {
+                    attempt,
+                    next_at_ms: now_ms() + delay.as_millis() as u64,
+                    delay_ms: delay.as_millis() as u64,
+                });
+            }
+            Decision::GiveUp { crashes } => {
+                let window_secs = self.tracker.tuning().crash_window.as_secs();
+                tracing::error!(
+                    server = %self.name,
+                    "`{}` {reason}; gave up after {crashes} crashes in {} — fix the cause, then start it again (dock, tray, or `bridgedockd ctl start {}`)",
+                    self.name,
+                    crate::status::format_duration_ms(window_secs * 1000),
+                    self.name
+                );
+                self.phase = Phase::Idle;
+                self.set_state(ServerState::Failed {
+                    crashes,
+                    window_secs,
+                    last_stderr,
+                });
+            }
+            Decision::LeaveDown if success => {
+                tracing::info!(server = %self.name, "`{}` {reason}; its restart policy leaves it stopped", self.name);
+                self.phase = Phase::Idle;
+                self.set_state(ServerState::Stopped);
+            }
+            Decision::LeaveDown => {
+                tracing::warn!(server = %self.name, "`{}` {reason}; its restart policy (`never`) leaves it down", self.name);
+                self.phase = Phase::Idle;
+                self.set_state(ServerState::Crashed {
+                    code,
+                    signal,
+                    last_stderr,
+                });
+            }
+        }
+    }
+
+    /// Stop = close stdin, SIGTERM to the group, grace, SIGKILL to the group.
+    async fn stop_running(&mut self, mut run: Running, reason: &str) {
+        self.set_state(ServerState::Stopping { pid: run.pid });
+        let grace = self.spec.stop_grace;
+        let deadline = Instant::now() + grace;
+        drop(run.stdin.take());
+        let mut result = timeout((grace / 5).min(EOF_WAIT_MAX), &mut run.exit)
+            .await
+            .ok();
+        let mut signalled = false;
+        if result.is_none() {
+            signalled = true;
+            let _ = platform::signal_group(run.pgid, GroupSignal::Terminate);
+            result = timeout_at(deadline, &mut run.exit).await.ok();
+        }
+        if result.is_none() {
+            tracing::warn!(server = %self.name, "`{}` did not exit within {} of SIGTERM; killing its process group", self.name, crate::status::format_duration_ms(grace.as_millis() as u64));
+            let _ = platform::signal_group(run.pgid, GroupSignal::Kill);
+            result = timeout(KILL_WAIT, &mut run.exit).await.ok();
+        }
+        finish_group(run.pgid, deadline, signalled).await;
+        drain_readers(&mut run.readers).await;
+        self.ctx.records.remove(run.pid);
+        let exit = result.and_then(|r| r.ok()).and_then(|r| r.ok());
+        let (code, signal) = exit_parts(&exit.ok_or(()));
+        self.ctx.status.update_server(&self.name, |s| {
+            s.last_exit = Some(ExitInfo {
+                at_ms: now_ms(),
+                code,
+                signal,
+                reason: reason.to_string(),
+                requested: true,
+                last_stderr: Vec::new(),
+            });
+        });
+        tracing::info!(server = %self.name, "`{}` {reason} (pid {})", self.name, run.pid);
+    }
+
+    fn stderr_tail(&self, after_seq: u64) -> Vec<String> {
+        let filter = LogFilter {
+            server: Some(self.name.clone()),
+            stream: Some(Stream::Stderr),
+        };
+        self.ctx
+            .logs
+            .lines(&filter, None, LAST_STDERR_LINES)
+            .into_iter()
+            .filter(|l| l.seq > after_seq)
+            .map(|l| l.text.clone())
+            .collect()
+    }
+}
+
+/// The leader has exited; make sure no member of its group survives it. Members get SIGTERM
+/// (unless it was already sent to the group), then SIGKILL at `deadline`.
+async fn finish_group(pgid: u32, deadline: Instant, already_signalled: bool) {
+    if platform::group_members(pgid).is_empty() {
+        return;
+    }
+    if !already_signalled {
+        let _ = platform::signal_group(pgid, GroupSignal::Terminate);
+    }
+    while Instant::now() < deadline && !platform::group_members(pgid).is_empty() {
+        tokio::time::sleep(GROUP_POLL).await;
+    }
+    if !platform::group_members(pgid).is_empty() {
+        let _ = platform::signal_group(pgid, GroupSignal::Kill);
+        let until = Instant::now() + KILL_WAIT;
+        while Instant::now() < until && !platform::group_members(pgid).is_empty() {
+            tokio::time::sleep(GROUP_POLL).await;
+        }
+    }
+}
+
+async fn drain_readers(readers: &mut Vec<JoinHandle<()>>) {
+    for reader in readers.drain(..) {
+        let abort = reader.abort_handle();
+        if timeout(DRAIN_WAIT, reader).await.is_err() {
+            abort.abort();
+        }
+    }
+}
+
+fn exit_parts<E>(result: &Result<ExitStatus, E>) -> (Option<i32>, Option<i32>) {
+    match result {
+        Ok(status) => {
+            #[cfg(unix)]
+            let signal = std::os::unix::process::ExitStatusExt::signal(status);
+            #[cfg(not(unix))]
+            let signal = None;
+            (status.code(), signal)
+        }
+        Err(_) => (None, None),
+    }
+}
+
+/// Until a bridge attaches to a stdio server, its stdout (the protocol channel) is read so the
+/// server never blocks on a full pipe; lines that are not JSON are protocol noise, logged.
+async fn drain_protocol_stdout(stdout: tokio::process::ChildStdout, logs: LogHub, server: String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || serde_json::from_str::<serde_json::Value>(trimmed).is_ok() {
+            continue;
+        }
+        logs.push(
+            &server,
+            Stream::Stdout,
+            Some(logs::Level::Warn),
+            format!("protocol noise on stdout (not JSON-RPC, not forwarded): {line}"),
+        );
+    }
+}
