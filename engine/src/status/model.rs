@@ -24,10 +24,10 @@ pub enum ServerState {
     Stopped,
     /// Being spawned.
     Starting,
-    /// Its process is alive.
-    Running { pid: u32, since_ms: u64 },
+    /// Its process is alive (its pid is in [`ServerStatus::pid`]).
+    Running { since_ms: u64 },
     /// Being stopped: stdin closed, then SIGTERM, then SIGKILL to its process group.
-    Stopping { pid: u32 },
+    Stopping,
     /// Waiting to restart after a crash.
     Backoff {
         attempt: u32,
@@ -57,7 +57,7 @@ impl ServerState {
             ServerState::Stopped => "stopped",
             ServerState::Starting => "starting",
             ServerState::Running { .. } => "running",
-            ServerState::Stopping { .. } => "stopping",
+            ServerState::Stopping => "stopping",
             ServerState::Backoff { .. } => "backoff",
             ServerState::Crashed { .. } => "crashed",
             ServerState::Failed { .. } => "failed",
@@ -68,11 +68,10 @@ impl ServerState {
     /// One line for a table or a tooltip, e.g. `backoff: attempt 3, next try in 8 s`.
     pub fn describe(&self, now_ms: u64) -> String {
         match self {
-            ServerState::Running { pid, since_ms } => format!(
-                "running (pid {pid}, up {})",
+            ServerState::Running { since_ms } => format!(
+                "running (up {})",
                 format_duration_ms(now_ms.saturating_sub(*since_ms))
             ),
-            ServerState::Stopping { pid } => format!("stopping (pid {pid})"),
             ServerState::Backoff {
                 attempt,
                 next_at_ms,

@@ -209,7 +209,7 @@ impl Actor {
         self.ctx.status.update_server(&self.name, |s| {
             if !matches!(
                 state,
-                ServerState::Running { .. } | ServerState::Stopping { .. }
+                ServerState::Running { .. } | ServerState::Stopping
             ) {
                 s.pid = None;
                 s.started_at_ms = None;
@@ -295,7 +295,7 @@ impl Actor {
         let restarted = std::mem::replace(&mut self.started_once, true);
         let since_ms = now_ms();
         self.ctx.status.update_server(&self.name, |s| {
-            s.state = ServerState::Running { pid, since_ms };
+            s.state = ServerState::Running { since_ms };
             s.pid = Some(pid);
             s.started_at_ms = Some(since_ms);
             // A new process has said nothing yet: no version from the last one may linger.
@@ -408,7 +408,7 @@ impl Actor {
 
     /// Stop = close stdin, SIGTERM to the group, grace, SIGKILL to the group.
     async fn stop_running(&mut self, mut run: Running, reason: &str) {
-        self.set_state(ServerState::Stopping { pid: run.pid });
+        self.set_state(ServerState::Stopping);
         let grace = self.spec.stop_grace;
         let deadline = Instant::now() + grace;
         drop(run.stdin.take());
