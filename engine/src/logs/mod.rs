@@ -1,1 +1,20 @@
-//! placeholder
+//! Logs: every line of every server's output, and the engine's own events, in one stream.
+//!
+//! - [`LogHub`] (`hub`): per-server rings + a global live tail under one short lock per push;
+//!   pushes never wait on readers.
+//! - [`LogSubscription`] (`subscription`): snapshot, then live tail, gap- and duplicate-free;
+//!   slow readers are told how many lines they missed instead of slowing anyone down.
+//! - [`pump_lines`] (`pump`): child byte stream → bounded lines → hub.
+//! - [`guess_level`] (`level`): heuristic severity of a server's stderr line.
+//! - [`spawn_file_writer`] (`files`): size-capped rolling files in the state dir.
+//! - [`HubLayer`] (`tracing_layer`): the engine's `tracing` events as `Stream::Bridge` lines.
+
+mod hub;
+mod level;
+mod line;
+mod subscription;
+
+pub use hub::{LIVE_TAIL_LINES, LogHub, bench_ingest};
+pub use level::guess_level;
+pub use line::{BRIDGE_SOURCE, DEFAULT_RING_LINES, Level, LogFilter, LogLine, Stream};
+pub use subscription::{LogEvent, LogSubscription};
