@@ -14,9 +14,11 @@ mod level;
 mod line;
 mod pump;
 mod subscription;
+mod tracing_layer;
 
 pub use hub::{LIVE_TAIL_LINES, LogHub, bench_ingest};
 pub use level::guess_level;
 pub use line::{BRIDGE_SOURCE, DEFAULT_RING_LINES, Level, LogFilter, LogLine, Stream};
 pub use pump::{MAX_LINE_BYTES, pump_lines};
 pub use subscription::{LogEvent, LogSubscription};
+pub use tracing_layer::HubLayer;
