@@ -9,6 +9,7 @@
 //! - [`spawn_file_writer`] (`files`): size-capped rolling files in the state dir.
 //! - [`HubLayer`] (`tracing_layer`): the engine's `tracing` events as `Stream::Bridge` lines.
 
+mod files;
 mod hub;
 mod level;
 mod line;
@@ -16,6 +17,7 @@ mod pump;
 mod subscription;
 mod tracing_layer;
 
+pub use files::{DEFAULT_FILE_MAX_BYTES, DEFAULT_FILES_KEPT, spawn_file_writer};
 pub use hub::{LIVE_TAIL_LINES, LogHub, bench_ingest};
 pub use level::guess_level;
 pub use line::{BRIDGE_SOURCE, DEFAULT_RING_LINES, Level, LogFilter, LogLine, Stream};
