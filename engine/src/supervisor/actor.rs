@@ -207,10 +207,7 @@ impl Actor {
 
     fn set_state(&self, state: ServerState) {
         self.ctx.status.update_server(&self.name, |s| {
-            if !matches!(
-                state,
-                ServerState::Running { .. } | ServerState::Stopping
-            ) {
+            if !matches!(state, ServerState::Running { .. } | ServerState::Stopping) {
                 s.pid = None;
                 s.started_at_ms = None;
             }
