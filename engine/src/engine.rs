@@ -151,6 +151,50 @@ impl Engine {
     }
 }
 
+/// The default log filter: bridgedock's own events at info, everyone else's only when they
+/// warn. Dependencies' debug/trace events (a WebSocket library logs every frame it sends) must
+/// never reach the log stream the dock follows over that same WebSocket.
+pub const DEFAULT_LOG_FILTER: &str = "warn,bridgedock_engine=info,bridgedockd=info,bridgedock=info";
+
+/// Installs the process-wide tracing subscriber both faces use: readable lines on stderr and
+/// every event into `logs` as the `bridge` source. `BRIDGEDOCK_LOG` overrides the filter.
+pub fn install_tracing(logs: &LogHub) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BRIDGEDOCK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
+    let _ =
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+            )
+            .with(logs::HubLayer::new(logs.clone()).with_filter(
+                tracing_subscriber::filter::filter_fn(|meta| {
+                    *meta.level() <= tracing::Level::WARN || !is_transport_chatter(meta.target())
+                }),
+            ))
+            .try_init();
+}
+
+/// Crates whose debug output describes the very frames that carry the log stream.
+fn is_transport_chatter(target: &str) -> bool {
+    [
+        "tungstenite",
+        "tokio_tungstenite",
+        "hyper",
+        "h2",
+        "axum",
+        "tower",
+        "mio",
+    ]
+    .iter()
+    .any(|c| target == *c || target.starts_with(&format!("{c}::")))
+}
+
 /// Creates `dir` (and parents) readable only by its owner: it holds logs and child records.
 pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;

@@ -2,6 +2,7 @@
 //!
 //! Table-driven so the expected output sits next to the input that produces it; a failure
 //! prints every mismatch at once, which makes rewording a message a one-pass edit.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on the unexpected
 
 use std::path::Path;
 

@@ -1,6 +1,7 @@
 //! The supervisor with real child processes: restart policy and backoff with a short injected
 //! schedule, giving up, stable runs, stopping whole process trees (a forking fixture and a real
 //! `npx` server-everything tree), missing runtimes, and a child flooding stderr.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on the unexpected
 
 mod common;
 
@@ -316,7 +317,7 @@ async fn a_child_flooding_stderr_is_never_blocked_by_a_slow_subscriber() {
         received + missed >= LINES,
         "received {received} + missed {missed}"
     );
-    assert!(e.logs().last_seq() - before >= LINES + 1);
+    assert!(e.logs().last_seq() - before > LINES);
     e.shutdown().await;
 }
 

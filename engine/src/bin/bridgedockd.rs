@@ -10,14 +10,11 @@ use anyhow::{Context, Result, bail};
 use bridgedock_engine::config::{self, Config};
 use bridgedock_engine::control::access::Access;
 use bridgedock_engine::control::{api, ctl_client, token};
-use bridgedock_engine::logs::{DEFAULT_RING_LINES, HubLayer, LogHub};
+use bridgedock_engine::logs::{DEFAULT_RING_LINES, LogHub};
 use bridgedock_engine::{Engine, EngineOptions, demo, paths};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::Layer;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 
 #[derive(Parser)]
 #[command(
@@ -187,16 +184,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     let state_dir = args.dirs.state_dir();
     let config_dir = args.config_dir.clone().unwrap_or_else(paths::config_dir);
     let logs = LogHub::new(DEFAULT_RING_LINES);
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BRIDGEDOCK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_filter(filter),
-        )
-        .with(HubLayer::new(logs.clone()))
-        .init();
+    bridgedock_engine::engine::install_tracing(&logs);
 
     let config = load_config(args.config.as_deref(), &config_dir, &state_dir)?;
     let host = config.bridge.host.clone();

@@ -2,6 +2,8 @@
 //! waiting on states with deadlines (never bare sleeps).
 #![allow(dead_code)]
 
+pub mod daemon;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,0 +1,179 @@
+//! Running the real `bridgedockd` binary in a test: its own temp config and state dirs, the
+//! API address read from what it prints, `ctl` calls, and raw HTTP requests.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_bridgedockd");
+
+pub struct Daemon {
+    pub child: Child,
+    pub addr: String,
+    pub token: String,
+    pub state_dir: PathBuf,
+    pub config_dir: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `bridgedockd serve` with `config` (a path, or None for the built-in default) and
+    /// waits until it prints its API address.
+    pub fn start(dir: &Path, config: Option<&Path>) -> Daemon {
+        Self::try_start(dir, config).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn try_start(dir: &Path, config: Option<&Path>) -> Result<Daemon, String> {
+        let state_dir = dir.join("state");
+        let config_dir = dir.join("cfg");
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .args(["--port", "0", "--state-dir"])
+            .arg(&state_dir)
+            .arg("--config-dir")
+            .arg(&config_dir)
+            .env_remove("BRIDGEDOCK_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
+        }
+        let mut child = cmd.spawn().expect("spawn bridgedockd");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(rest) = line.strip_prefix("bridgedockd: API listening on http://") {
+                        break rest.trim().to_string();
+                    }
+                }
+                _ => {
+                    let out = child.wait_with_output().expect("wait");
+                    return Err(format!(
+                        "bridgedockd exited before listening ({}): {}",
+                        out.status,
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
+            }
+        };
+        // Keep draining stdout so the daemon never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let token = std::fs::read_to_string(config_dir.join("token"))
+            .expect("token file")
+            .trim()
+            .to_string();
+        Ok(Daemon {
+            child,
+            addr,
+            token,
+            state_dir,
+            config_dir,
+        })
+    }
+
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("ctl")
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .args(args)
+            .output()
+            .expect("run ctl")
+    }
+
+    /// `ctl ARGS`, asserting success; returns stdout.
+    pub fn ctl_ok(&self, args: &[&str]) -> String {
+        let out = self.ctl(args);
+        assert!(
+            out.status.success(),
+            "ctl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ctl_ok(&["status", "--json"])).unwrap()
+    }
+
+    pub fn server(&self, name: &str) -> serde_json::Value {
+        self.status()["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no server {name}"))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid() as i32), sig).unwrap();
+    }
+
+    /// Waits for the daemon to exit; returns its exit code and stderr.
+    pub fn wait(mut self, within: Duration) -> (Option<i32>, String) {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut err = String::new();
+                if let Some(mut e) = self.child.stderr.take() {
+                    use std::io::Read;
+                    let _ = e.read_to_string(&mut err);
+                }
+                return (status.code(), err);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "bridgedockd did not exit within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A raw HTTP/1.1 request; returns the status code and the body.
+pub async fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n"
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
