@@ -11,6 +11,7 @@ pub mod config;
 pub mod control;
 pub mod demo;
 pub mod engine;
+pub mod host;
 pub mod logs;
 pub mod paths;
 pub mod protocol;

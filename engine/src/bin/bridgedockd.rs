@@ -1,20 +1,17 @@
 //! `bridgedockd`: the engine without a display. `serve` runs it with its API and control
 //! socket; `ctl` talks to a running one; `import` turns an `mcpServers` JSON into our TOML.
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use bridgedock_engine::config::{self, Config};
-use bridgedock_engine::control::access::Access;
-use bridgedock_engine::control::{api, ctl_client, token};
+use bridgedock_engine::config;
+use bridgedock_engine::control::ctl_client;
+use bridgedock_engine::host::{Host, HostOptions};
 use bridgedock_engine::logs::{DEFAULT_RING_LINES, LogHub};
-use bridgedock_engine::{Engine, EngineOptions, demo, paths};
+use bridgedock_engine::paths;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(
@@ -166,113 +163,31 @@ fn main() -> ExitCode {
     }
 }
 
-/// The config to run: `--config`, else the default file if it exists, else the built-in demo.
-fn load_config(explicit: Option<&Path>, config_dir: &Path, state_dir: &Path) -> Result<Config> {
-    if let Some(path) = explicit {
-        return config::load(path).map_err(|e| anyhow::anyhow!("{e}"));
-    }
-    let default = config_dir.join("config.toml");
-    if default.exists() {
-        return config::load(&default).map_err(|e| anyhow::anyhow!("{e}"));
-    }
-    let script = demo::install(&state_dir.join("demo"))
-        .with_context(|| format!("cannot write the demo server into {}", state_dir.display()))?;
-    Ok(config::embedded_default(&script))
-}
-
 async fn serve(args: ServeArgs) -> Result<ExitCode> {
-    let state_dir = args.dirs.state_dir();
-    let config_dir = args.config_dir.clone().unwrap_or_else(paths::config_dir);
     let logs = LogHub::new(DEFAULT_RING_LINES);
     bridgedock_engine::engine::install_tracing(&logs);
-
-    let config = load_config(args.config.as_deref(), &config_dir, &state_dir)?;
-    let host = config.bridge.host.clone();
-    let ip: IpAddr = host.parse().or_else(|_| {
-        if host == "localhost" {
-            Ok("127.0.0.1".parse()?)
-        } else {
-            Err(anyhow::anyhow!(
-                "bridge.host `{host}` is not an IP address: use 127.0.0.1"
-            ))
-        }
-    })?;
-    if !ip.is_loopback() && !args.allow_remote {
-        bail!(
-            "bridge.host is {host}, which is reachable from other machines; bridgedock binds loopback only unless you pass --allow-remote"
-        );
-    }
-    let port = args.port.unwrap_or(config.bridge.port);
-    let (token, token_path) = token::load_or_create(&config_dir)
-        .with_context(|| format!("cannot create the API token in {}", config_dir.display()))?;
-    let listener = tokio::net::TcpListener::bind((ip, port)).await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AddrInUse {
-            anyhow::anyhow!("port {port} on {host} is already in use (another bridgedockd?): stop that one, or pick another with --port")
-        } else {
-            anyhow::anyhow!("cannot listen on {host}:{port}: {e}")
-        }
-    })?;
-    let address = listener.local_addr()?;
-    bridgedock_engine::engine::create_private_dir(&state_dir)
-        .with_context(|| format!("cannot create the state dir {}", state_dir.display()))?;
-    #[cfg(unix)]
-    let socket = bridgedock_engine::control::ctl_socket::bind(&args.dirs.socket())?;
-
-    let engine = Arc::new(
-        Engine::start(EngineOptions::new(config, state_dir.clone()), logs)
-            .await
-            .context("cannot start the engine")?,
-    );
-    engine
-        .status()
-        .update_bridge(|b| b.address = address.to_string());
-    let shutdown = CancellationToken::new();
-    let state = api::ApiState {
-        engine: engine.clone(),
-        access: Arc::new(Access::for_address(token.clone(), &host, address.port())),
-        dock_dir: dock_dir(args.dock_dir.clone()),
-        shutdown: shutdown.clone(),
-    };
-    let api_task = tokio::spawn(api::serve(listener, state));
-    #[cfg(unix)]
-    let ctl_task = tokio::spawn(bridgedock_engine::control::ctl_socket::serve(
-        socket,
-        engine.clone(),
-        shutdown.clone(),
-    ));
-    println!("bridgedockd: API listening on http://{address}");
-    println!("bridgedockd: dock at http://{address}/#token={token}");
+    let state_dir = args.dirs.state_dir();
+    let host = Host::start(HostOptions {
+        config: args.config,
+        config_dir: args.config_dir.unwrap_or_else(paths::config_dir),
+        state_dir: state_dir.clone(),
+        socket: args.dirs.socket,
+        port: args.port,
+        dock_dir: args.dock_dir,
+        allow_remote: args.allow_remote,
+        logs,
+    })
+    .await?;
+    println!("bridgedockd: API listening on http://{}", host.address);
+    println!("bridgedockd: dock at {}", host.dock_url());
     println!(
         "bridgedockd: token in {}, logs in {}",
-        token_path.display(),
+        host.token_path.display(),
         state_dir.join("logs").display()
     );
-    tracing::info!("API listening on http://{address}");
-
     wait_for_signal().await;
-    tracing::info!("shutting down: stopping every server");
-    shutdown.cancel();
-    engine.shutdown().await;
-    let _ = api_task.await;
-    #[cfg(unix)]
-    let _ = ctl_task.await;
+    host.shutdown().await;
     Ok(ExitCode::SUCCESS)
-}
-
-fn dock_dir(explicit: Option<PathBuf>) -> Option<PathBuf> {
-    if explicit.is_some() {
-        return explicit;
-    }
-    let beside_exe = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|d| d.join("dock")));
-    [
-        beside_exe,
-        Some(PathBuf::from("/usr/share/bridgedock/dock")),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|d| d.join("index.html").is_file())
 }
 
 async fn wait_for_signal() {
