@@ -786,6 +786,9 @@ def main():
         return 0
 
     def on_signal(signum, frame):
+        # once: a second signal (e.g. the wrapper's TERM after a Ctrl-C) must not cut cleanup short
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM):
+            signal.signal(sig, signal.SIG_IGN)
         raise SystemExit(128 + signum)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
