@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::bridge::Bridge;
 use crate::config::{Config, ConfigSource};
 use crate::logs::{self, LogHub};
 use crate::status::{BridgeStatus, ServerStatus, Snapshot, StatusHub, now_ms};
@@ -37,6 +38,7 @@ impl EngineOptions {
 pub struct Engine {
     status: StatusHub,
     logs: LogHub,
+    bridge: Bridge,
     supervisor: Supervisor,
     config: Config,
     state_dir: PathBuf,
@@ -79,7 +81,8 @@ impl Engine {
         });
         let records = ChildRecords::new(&state_dir);
         status.record_reaped(records.reap_orphans().await);
-        let supervisor = Supervisor::spawn(&config, &status, &logs, &records, &tuning);
+        let (bridge, links) = Bridge::start(&config, &status, &logs);
+        let supervisor = Supervisor::spawn(&config, &status, &logs, &records, &tuning, links);
         tracing::info!(
             "bridgedock {} supervising {} server{}",
             env!("CARGO_PKG_VERSION"),
@@ -89,6 +92,7 @@ impl Engine {
         Ok(Engine {
             status,
             logs,
+            bridge,
             supervisor,
             config,
             state_dir,
@@ -103,6 +107,10 @@ impl Engine {
 
     pub fn logs(&self) -> &LogHub {
         &self.logs
+    }
+
+    pub fn bridge(&self) -> &Bridge {
+        &self.bridge
     }
 
     pub fn config(&self) -> &Config {
@@ -142,6 +150,7 @@ impl Engine {
     /// Stops every server gracefully (no orphans), then flushes the log files.
     pub async fn shutdown(&self) {
         self.supervisor.shutdown().await;
+        self.bridge.shutdown();
         tracing::info!("all servers stopped; bridgedock is exiting");
         self.files_shutdown.cancel();
         let writer = self.file_writer.lock().take();

@@ -30,6 +30,9 @@ pub const DEFAULT_HOST: &str = "127.0.0.1";
 /// How long a server gets between the polite stop request and the kill.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(5);
 
+/// How long a request through the bridge may wait for its answer, unless configured.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Server names end up in URLs and log-source tags, so they are kept to a URL-safe alphabet.
 pub const MAX_SERVER_NAME_LEN: usize = 64;
 
@@ -122,6 +125,8 @@ pub struct ServerConfig {
     pub restart: RestartPolicy,
     pub autostart: bool,
     pub stop_grace: Duration,
+    /// How long a client's request may wait for the server's answer (reset by progress).
+    pub request_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -137,6 +142,7 @@ impl ServerConfig {
             restart: RestartPolicy::OnFailure,
             autostart: true,
             stop_grace: DEFAULT_STOP_GRACE,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }

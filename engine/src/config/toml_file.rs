@@ -22,7 +22,8 @@ use super::position::Problems;
 use super::suggest::{closest, list};
 use super::{
     BridgeConfig, Config, ConfigError, ConfigSource, DEFAULT_HOST, DEFAULT_PORT,
-    DEFAULT_STOP_GRACE, RestartPolicy, ServerConfig, Transport, server_name_problem,
+    DEFAULT_REQUEST_TIMEOUT, DEFAULT_STOP_GRACE, RestartPolicy, ServerConfig, Transport,
+    server_name_problem,
 };
 
 const SECTIONS: &[&str] = &["bridge", "servers"];
@@ -37,6 +38,7 @@ const SERVER_KEYS: &[&str] = &[
     "restart",
     "autostart",
     "stop_grace",
+    "request_timeout",
 ];
 const RESTART_VALUES: &[&str] = &["always", "on-failure", "never"];
 const REMOTE_TRANSPORTS: &[&str] = &["http", "sse", "streamable-http", "streamable_http", "ws"];
@@ -313,10 +315,19 @@ impl<'t> Checker<'t> {
                     }
                 }
                 "stop_grace" => {
-                    if let Some(d) = self.stop_grace(value, section) {
+                    if let Some(d) = self.duration(value, section, "stop_grace") {
                         server.stop_grace = d;
                     }
                 }
+                "request_timeout" => match self.duration(value, section, "request_timeout") {
+                    Some(d) if d.is_zero() => self.report(
+                        at,
+                        format!("`request_timeout` in {section} is zero"),
+                        "use a positive duration, e.g. request_timeout = \"60s\"",
+                    ),
+                    Some(d) => server.request_timeout = d,
+                    None => {}
+                },
                 other => {
                     // `comand = "uvx"` is better reported as the typo it is than as a
                     // missing `command`, which would be the first error in the file.
@@ -571,22 +582,24 @@ impl<'t> Checker<'t> {
         None
     }
 
-    fn stop_grace(&mut self, value: &Value<'_>, section: &str) -> Option<Duration> {
+    fn duration(&mut self, value: &Value<'_>, section: &str, key: &str) -> Option<Duration> {
         let at = value.span().start;
-        let units = "use a duration with a unit, e.g. stop_grace = \"5s\" or \"1500ms\", or a whole number of seconds";
+        let units = format!(
+            "use a duration with a unit, e.g. {key} = \"5s\" or \"1500ms\", or a whole number of seconds"
+        );
         match value.get_ref() {
             DeValue::String(s) => match humantime::parse_duration(s.trim()) {
                 Ok(d) => return Some(d),
                 Err(_) => {
                     let fix =
                         if !s.trim().is_empty() && s.trim().bytes().all(|b| b.is_ascii_digit()) {
-                            format!("add a unit: stop_grace = \"{}s\"", s.trim())
+                            format!("add a unit: {key} = \"{}s\"", s.trim())
                         } else {
-                            units.to_owned()
+                            units.clone()
                         };
                     self.report(
                         at,
-                        format!("invalid `stop_grace` duration \"{s}\" in {section}"),
+                        format!("invalid `{key}` duration \"{s}\" in {section}"),
                         fix,
                     );
                 }
@@ -596,32 +609,32 @@ impl<'t> Checker<'t> {
                 Ok(_) => self.report(
                     at,
                     format!(
-                        "`stop_grace` in {section} is negative ({})",
+                        "`{key}` in {section} is negative ({})",
                         self.source_of(value)
                     ),
-                    "use zero or a positive duration, e.g. stop_grace = \"5s\"",
+                    format!("use zero or a positive duration, e.g. {key} = \"5s\""),
                 ),
-                Err(_) => self.report(at, format!("`stop_grace` in {section} is too large"), units),
+                Err(_) => self.report(at, format!("`{key}` in {section} is too large"), units),
             },
             DeValue::Float(_) => {
                 let raw = self.source_of(value);
                 let fix = match raw.parse::<f64>() {
                     Ok(secs) if (0.0..1e9).contains(&secs) => format!(
-                        "whole seconds only; for fractions use milliseconds: stop_grace = \"{}ms\"",
+                        "whole seconds only; for fractions use milliseconds: {key} = \"{}ms\"",
                         (secs * 1000.0).round()
                     ),
-                    _ => units.to_owned(),
+                    _ => units.clone(),
                 };
                 self.report(
                     at,
-                    format!("`stop_grace` in {section} must be a duration, found a float"),
+                    format!("`{key}` in {section} must be a duration, found a float"),
                     fix,
                 );
             }
             other => self.report(
                 at,
                 format!(
-                    "`stop_grace` in {section} must be a duration, found {}",
+                    "`{key}` in {section} must be a duration, found {}",
                     a_type(other)
                 ),
                 units,
@@ -745,6 +758,13 @@ pub fn to_toml(config: &Config) -> String {
                 out,
                 "stop_grace = \"{}\"",
                 format_duration(server.stop_grace)
+            );
+        }
+        if server.request_timeout != DEFAULT_REQUEST_TIMEOUT {
+            let _ = writeln!(
+                out,
+                "request_timeout = \"{}\"",
+                format_duration(server.request_timeout)
             );
         }
     }

@@ -45,6 +45,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/logs", get(logs))
         .route("/api/servers/{name}/{action}", post(server_action))
         .route("/api/restart-all", post(restart_all))
+        .route("/mcp/{server}", get(mcp_websocket))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(healthz))
@@ -57,9 +58,12 @@ pub fn router(state: ApiState) -> Router {
 /// Serves the API on an already bound listener until `shutdown` is cancelled.
 pub async fn serve(listener: TcpListener, state: ApiState) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -161,6 +165,43 @@ async fn server_action(
         }
         Err(e) => error(StatusCode::NOT_FOUND, e.to_string()),
     }
+}
+
+/// `WS /mcp/{server}`: an MCP client joins the server's router. Unknown servers get 404
+/// before the upgrade.
+async fn mcp_websocket(
+    State(state): State<ApiState>,
+    Path(server): Path<String>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let Some(router) = state.engine.bridge().router(&server).cloned() else {
+        let known: Vec<String> = state
+            .engine
+            .snapshot()
+            .servers
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        return error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no server named `{server}` (configured: {})",
+                known.join(", ")
+            ),
+        );
+    };
+    ws.protocols(["mcp"])
+        .max_message_size(crate::bridge::ws::MAX_FRAME_BYTES)
+        .max_frame_size(crate::bridge::ws::MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| {
+            crate::bridge::ws::serve_client(
+                socket,
+                router,
+                peer.to_string(),
+                crate::bridge::ws::WsOptions::default(),
+            )
+        })
 }
 
 async fn restart_all(State(state): State<ApiState>) -> Response {

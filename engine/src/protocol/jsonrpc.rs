@@ -96,6 +96,86 @@ pub fn parse_request(text: &str) -> Result<Request, (Value, RpcError)> {
     Ok(Request { id, method, params })
 }
 
+/// Validates one JSON-RPC 2.0 message of any kind — request, notification or response — and
+/// returns it as an object. Batches (arrays) are refused: MCP has had none since 2025-06-18.
+pub fn parse_message(text: &str) -> Result<Map<String, Value>, (Value, RpcError)> {
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        (
+            Value::Null,
+            RpcError::new(PARSE_ERROR, format!("parse error: not valid JSON ({e})")),
+        )
+    })?;
+    let obj = match value {
+        Value::Object(obj) => obj,
+        Value::Array(_) => {
+            return Err((
+                Value::Null,
+                RpcError::new(
+                    INVALID_REQUEST,
+                    "invalid request: JSON-RPC batches are not supported by MCP (since 2025-06-18): send one message per frame",
+                ),
+            ));
+        }
+        _ => {
+            return Err((
+                Value::Null,
+                RpcError::new(
+                    INVALID_REQUEST,
+                    "invalid request: a JSON-RPC message must be a JSON object",
+                ),
+            ));
+        }
+    };
+    let answer_id = match obj.get("id") {
+        Some(v @ (Value::String(_) | Value::Number(_))) => v.clone(),
+        _ => Value::Null,
+    };
+    let invalid = |msg: String| Err((answer_id.clone(), RpcError::new(INVALID_REQUEST, msg)));
+    match obj.get("jsonrpc") {
+        Some(Value::String(v)) if v == "2.0" => {}
+        Some(other) => {
+            return invalid(format!(
+                "invalid request: `jsonrpc` must be \"2.0\", found {other}"
+            ));
+        }
+        None => return invalid("invalid request: `jsonrpc` is missing (must be \"2.0\")".into()),
+    }
+    match obj.get("id") {
+        None | Some(Value::String(_) | Value::Number(_)) => {}
+        Some(Value::Null) if obj.contains_key("error") => {}
+        Some(other) => {
+            return invalid(format!(
+                "invalid request: `id` must be a string or a number, found {other}"
+            ));
+        }
+    }
+    match obj.get("method") {
+        Some(Value::String(m)) if !m.is_empty() => match obj.get("params") {
+            None | Some(Value::Object(_) | Value::Array(_)) => {}
+            Some(other) => {
+                return invalid(format!(
+                    "invalid request: `params` must be an object or an array, found {other}"
+                ));
+            }
+        },
+        Some(other) => {
+            return invalid(format!(
+                "invalid request: `method` must be a non-empty string, found {other}"
+            ));
+        }
+        None => {
+            let is_response = obj.contains_key("result") || obj.contains_key("error");
+            if !is_response {
+                return invalid("invalid request: no `method` (a request or notification) and no `result`/`error` (a response)".into());
+            }
+            if !obj.contains_key("id") {
+                return invalid("invalid response: `id` is missing".into());
+            }
+        }
+    }
+    Ok(obj)
+}
+
 pub fn response(id: Value, result: impl Serialize) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "result": result})
 }
@@ -143,6 +223,37 @@ mod tests {
             let (got_id, err) = parse_request(text).unwrap_err();
             assert_eq!(err.code, code, "{text}");
             assert_eq!(got_id, id, "{text}");
+        }
+    }
+
+    #[test]
+    fn messages_of_every_kind_are_classified() {
+        assert!(parse_message(r#"{"jsonrpc":"2.0","id":1,"method":"x"}"#).is_ok());
+        assert!(parse_message(r#"{"jsonrpc":"2.0","method":"n"}"#).is_ok());
+        assert!(parse_message(r#"{"jsonrpc":"2.0","id":"s","result":{}}"#).is_ok());
+        assert!(
+            parse_message(r#"{"jsonrpc":"2.0","id":null,"error":{"code":1,"message":"m"}}"#)
+                .is_ok()
+        );
+        let cases = [
+            ("nope", PARSE_ERROR),
+            ("[]", INVALID_REQUEST),
+            ("\"s\"", INVALID_REQUEST),
+            (r#"{"id":1,"method":"x"}"#, INVALID_REQUEST),
+            (
+                r#"{"jsonrpc":"2.0","id":true,"method":"x"}"#,
+                INVALID_REQUEST,
+            ),
+            (r#"{"jsonrpc":"2.0","id":1,"method":""}"#, INVALID_REQUEST),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"x","params":"p"}"#,
+                INVALID_REQUEST,
+            ),
+            (r#"{"jsonrpc":"2.0","id":1}"#, INVALID_REQUEST),
+            (r#"{"jsonrpc":"2.0","result":{}}"#, INVALID_REQUEST),
+        ];
+        for (text, code) in cases {
+            assert_eq!(parse_message(text).unwrap_err().1.code, code, "{text}");
         }
     }
 

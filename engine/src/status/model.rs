@@ -168,6 +168,16 @@ pub struct ServerStatus {
     /// The version the server reported (serverInfo.version); `None` until it says.
     pub reported_version: Option<String>,
     pub last_exit: Option<ExitInfo>,
+    /// Requests clients sent through the bridge, and how many ended in an error.
+    #[serde(default)]
+    pub requests: u64,
+    #[serde(default)]
+    pub errors: u64,
+    /// Round-trip times through the bridge, over recent requests.
+    #[serde(default)]
+    pub latency_p50_ms: Option<f64>,
+    #[serde(default)]
+    pub latency_p99_ms: Option<f64>,
 }
 
 impl ServerStatus {
@@ -280,6 +290,10 @@ mod tests {
             expected_version: Some("1.0".into()),
             reported_version: None,
             last_exit: None,
+            requests: 0,
+            errors: 0,
+            latency_p50_ms: None,
+            latency_p99_ms: None,
         };
         assert!(!s.version_mismatch());
         s.reported_version = Some(String::new());

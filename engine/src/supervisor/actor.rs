@@ -8,13 +8,13 @@
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use tokio::process::ChildStdin;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 use tokio_util::sync::CancellationToken;
 
 use super::handle::{Action, Request};
+use super::link::{self, LinkEvent, STDIN_QUEUE};
 use super::platform::{self, GroupSignal, ProcessIdentity};
 use super::policy::{CrashTracker, Decision, LAST_STDERR_LINES};
 use super::records::{ChildRecord, ChildRecords};
@@ -33,6 +33,8 @@ const DRAIN_WAIT: Duration = Duration::from_secs(1);
 const GROUP_POLL: Duration = Duration::from_millis(20);
 
 pub(crate) struct ActorContext {
+    /// Where the process's MCP channel goes; None drains stdout (no bridge attached).
+    pub link: Option<mpsc::Sender<LinkEvent>>,
     pub status: StatusHub,
     pub logs: LogHub,
     pub records: ChildRecords,
@@ -44,9 +46,11 @@ pub(crate) struct ActorContext {
 struct Running {
     pid: u32,
     pgid: u32,
+    generation: u64,
     since: Instant,
     stable_at: Option<Instant>,
-    stdin: Option<ChildStdin>,
+    /// Cancelled to close the child's stdin.
+    close_stdin: CancellationToken,
     exit: oneshot::Receiver<std::io::Result<ExitStatus>>,
     readers: Vec<JoinHandle<()>>,
     /// The last log seq before this run: its stderr tail is everything after.
@@ -75,6 +79,7 @@ pub(crate) struct Actor {
     requests: mpsc::Receiver<Request>,
     phase: Phase,
     started_once: bool,
+    generation: u64,
 }
 
 impl Actor {
@@ -93,6 +98,7 @@ impl Actor {
             requests,
             phase: Phase::Idle,
             started_once: false,
+            generation: 0,
         }
     }
 
@@ -111,6 +117,10 @@ impl Actor {
             expected_version: spec.version.clone().filter(|v| !v.is_empty()),
             reported_version: None,
             last_exit: None,
+            requests: 0,
+            errors: 0,
+            latency_p50_ms: None,
+            latency_p99_ms: None,
         }
     }
 
@@ -283,11 +293,41 @@ impl Actor {
             self.name.clone(),
             Stream::Stderr,
         ));
-        let stdout = tokio::spawn(drain_protocol_stdout(
-            spawned.stdout,
-            self.ctx.logs.clone(),
-            self.name.clone(),
+        self.generation += 1;
+        let generation = self.generation;
+        let close_stdin = CancellationToken::new();
+        let (to_server, stdin_queue) = mpsc::channel(STDIN_QUEUE);
+        let stdin = tokio::spawn(link::write_stdin(
+            spawned.stdin,
+            stdin_queue,
+            close_stdin.clone(),
         ));
+        let stdout = match &self.ctx.link {
+            Some(link_tx) => {
+                let _ = link_tx
+                    .send(LinkEvent::Up {
+                        generation,
+                        pid,
+                        to_server,
+                    })
+                    .await;
+                tokio::spawn(link::read_stdout(
+                    spawned.stdout,
+                    link_tx.clone(),
+                    generation,
+                    self.ctx.logs.clone(),
+                    self.name.clone(),
+                ))
+            }
+            None => {
+                drop(to_server);
+                tokio::spawn(drain_protocol_stdout(
+                    spawned.stdout,
+                    self.ctx.logs.clone(),
+                    self.name.clone(),
+                ))
+            }
+        };
         let now = Instant::now();
         let restarted = std::mem::replace(&mut self.started_once, true);
         let since_ms = now_ms();
@@ -307,9 +347,10 @@ impl Actor {
             pgid,
             since: now,
             stable_at: Some(now + self.tracker.tuning().stable_after),
-            stdin: Some(spawned.stdin),
+            close_stdin,
+            generation,
             exit: exit_rx,
-            readers: vec![stderr, stdout],
+            readers: vec![stderr, stdout, stdin],
             first_seq,
         }));
     }
@@ -318,12 +359,14 @@ impl Actor {
         let Phase::Running(mut run) = std::mem::replace(&mut self.phase, Phase::Idle) else {
             return;
         };
+        let (code, signal) = exit_parts(&result);
+        self.link_down(run.generation, crate::status::describe_exit(code, signal))
+            .await;
         // Whatever the server left behind in its group goes with it.
-        drop(run.stdin.take());
+        run.close_stdin.cancel();
         finish_group(run.pgid, Instant::now() + self.spec.stop_grace, false).await;
         drain_readers(&mut run.readers).await;
         self.ctx.records.remove(run.pid);
-        let (code, signal) = exit_parts(&result);
         let ran_for = run.since.elapsed();
         let info = ExitInfo {
             at_ms: now_ms(),
@@ -406,9 +449,10 @@ impl Actor {
     /// Stop = close stdin, SIGTERM to the group, grace, SIGKILL to the group.
     async fn stop_running(&mut self, mut run: Running, reason: &str) {
         self.set_state(ServerState::Stopping);
+        self.link_down(run.generation, reason.to_string()).await;
         let grace = self.spec.stop_grace;
         let deadline = Instant::now() + grace;
-        drop(run.stdin.take());
+        run.close_stdin.cancel();
         let mut result = timeout((grace / 5).min(EOF_WAIT_MAX), &mut run.exit)
             .await
             .ok();
@@ -439,6 +483,13 @@ impl Actor {
             });
         });
         tracing::info!(server = %self.name, "`{}` {reason} (pid {})", self.name, run.pid);
+    }
+
+    /// Tells the router this process is going away, before anything is reaped.
+    async fn link_down(&self, generation: u64, reason: String) {
+        if let Some(link_tx) = &self.ctx.link {
+            let _ = link_tx.send(LinkEvent::Down { generation, reason }).await;
+        }
     }
 
     fn stderr_tail(&self, after_seq: u64) -> Vec<String> {

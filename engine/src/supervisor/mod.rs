@@ -4,6 +4,7 @@
 
 mod actor;
 mod handle;
+pub mod link;
 pub mod platform;
 pub mod policy;
 pub mod records;
@@ -17,6 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use handle::{Action, ControlError, ServerHandle};
+pub use link::LinkEvent;
 pub use policy::{CrashTracker, Decision, RestartTuning};
 pub use records::ChildRecords;
 
@@ -39,6 +41,7 @@ impl Supervisor {
         logs: &LogHub,
         records: &ChildRecords,
         tuning: &RestartTuning,
+        mut links: BTreeMap<String, mpsc::Sender<LinkEvent>>,
     ) -> Self {
         let shutdown = CancellationToken::new();
         let owner = platform::identity(std::process::id());
@@ -49,6 +52,7 @@ impl Supervisor {
             status.put_server(actor::Actor::initial_status(name, spec));
             let (tx, rx) = mpsc::channel(handle::REQUEST_QUEUE);
             let ctx = actor::ActorContext {
+                link: links.remove(name),
                 status: status.clone(),
                 logs: logs.clone(),
                 records: records.clone(),

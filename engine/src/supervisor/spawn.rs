@@ -133,6 +133,7 @@ mod tests {
             restart: crate::config::RestartPolicy::OnFailure,
             autostart: true,
             stop_grace: std::time::Duration::from_secs(5),
+            request_timeout: std::time::Duration::from_secs(60),
         };
         assert_eq!(
             join_command(&display_command(&spec)),

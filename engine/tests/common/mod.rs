@@ -44,6 +44,7 @@ pub fn python(script: &str, args: &[&str]) -> ServerConfig {
         restart: RestartPolicy::OnFailure,
         autostart: true,
         stop_grace: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(60),
     }
 }
 

@@ -1,0 +1,341 @@
+//! Messages from clients: requests (ids rewritten, owners remembered), `initialize` (answered
+//! from the cache when there is one), notifications, and answers to the server's requests.
+
+use serde_json::{Map, Value, json};
+use tokio::time::Instant;
+
+use super::{InitWaiter, Pending, PendingKind, ProgressRoute, Router, Waiting};
+use crate::protocol::jsonrpc::{
+    self, INVALID_PARAMS, INVALID_REQUEST, RpcError, SERVER_UNREACHABLE,
+};
+use crate::protocol::mcp::{self, STATELESS_REVISION, SUPPORTED_REVISIONS};
+
+impl Router {
+    pub(super) fn client_message(&mut self, session: u64, msg: Map<String, Value>) {
+        let Some(s) = self.sessions.get_mut(&session) else {
+            return;
+        };
+        s.info.messages_in += 1;
+        s.info.last_activity_ms = crate::status::now_ms();
+        s.dirty = true;
+        let method = msg
+            .get("method")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        match (method, msg.contains_key("id")) {
+            (Some(_), true) => self.client_request(session, msg, Instant::now()),
+            (Some(method), false) => self.client_notification(session, &method, msg),
+            (None, _) => self.client_response(msg),
+        }
+    }
+
+    pub(super) fn client_request(&mut self, session: u64, msg: Map<String, Value>, since: Instant) {
+        let id = msg.get("id").cloned().unwrap_or(Value::Null);
+        let method = msg
+            .get("method")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if let Some(revision) = mcp::declared_revision(&msg).map(str::to_string) {
+            if !SUPPORTED_REVISIONS.contains(&revision.as_str()) {
+                let error = RpcError {
+                    code: mcp::UNSUPPORTED_PROTOCOL_VERSION,
+                    message: format!(
+                        "unsupported protocol version \"{revision}\"; supported: {}",
+                        SUPPORTED_REVISIONS.join(", ")
+                    ),
+                    data: Some(json!({"supported": SUPPORTED_REVISIONS, "requested": revision})),
+                };
+                self.reply_error(session, id, error);
+                return;
+            }
+            let (name, version) = mcp::client_info(&msg);
+            self.identify(session, name, version);
+            if let Some(s) = self.sessions.get_mut(&session) {
+                s.modern = revision == STATELESS_REVISION;
+                if s.info.protocol_version.as_deref() != Some(revision.as_str()) {
+                    s.info.protocol_version = Some(revision);
+                    self.status.put_client(s.info.clone());
+                }
+            }
+        }
+        match method.as_str() {
+            "initialize" => return self.client_initialize(session, id, msg, since),
+            "server/discover" if self.init_result.is_some() => {
+                let result = self.discover_result();
+                let reply = jsonrpc::response(id.clone(), result);
+                self.deliver(session, &reply, Some(&id));
+                return;
+            }
+            "resources/unsubscribe" => {
+                let uri = uri_of(&msg);
+                if let Some(s) = self.sessions.get_mut(&session) {
+                    s.subscriptions.remove(&uri);
+                }
+                // Others still want updates: the server must not stop sending them.
+                if self
+                    .sessions
+                    .values()
+                    .any(|s| s.subscriptions.contains(&uri))
+                {
+                    let reply = jsonrpc::response(id.clone(), json!({}));
+                    self.deliver(session, &reply, Some(&id));
+                    return;
+                }
+            }
+            "resources/subscribe" => {
+                let uri = uri_of(&msg);
+                if let Some(s) = self.sessions.get_mut(&session) {
+                    s.subscriptions.insert(uri);
+                }
+            }
+            _ => {}
+        }
+        if !self.ready() {
+            self.wait_for_server(session, msg, since);
+            return;
+        }
+        self.forward_request(session, id, method, msg);
+    }
+
+    /// Holds a request until the server is up and initialized (bounded in count and time).
+    fn wait_for_server(&mut self, session: u64, msg: Map<String, Value>, since: Instant) {
+        if self.waiting.len() >= self.opts.down_queue_max {
+            let id = msg.get("id").cloned().unwrap_or(Value::Null);
+            let error = RpcError::new(
+                SERVER_UNREACHABLE,
+                format!(
+                    "server `{}` is not available and {} requests already wait for it; try again later",
+                    self.server, self.opts.down_queue_max
+                ),
+            );
+            self.reply_error(session, id, error);
+            return;
+        }
+        self.waiting.push_back(Waiting {
+            session,
+            msg,
+            since,
+        });
+        self.start_init();
+    }
+
+    fn forward_request(
+        &mut self,
+        session: u64,
+        id: Value,
+        method: String,
+        mut msg: Map<String, Value>,
+    ) {
+        let key = (session, id.to_string());
+        if self.by_client_id.contains_key(&key) {
+            let error = RpcError::new(
+                INVALID_REQUEST,
+                format!(
+                    "id {id} is already used by one of your requests still in flight; use a new id"
+                ),
+            );
+            self.reply_error(session, id, error);
+            return;
+        }
+        let bridge_id = self.next_bridge_id();
+        let mut progress = None;
+        if let Some(token) = msg
+            .get_mut("params")
+            .and_then(|p| p.get_mut("_meta"))
+            .and_then(|m| m.get_mut("progressToken"))
+        {
+            let ours = format!("bdp-{bridge_id}");
+            self.progress.insert(
+                ours.clone(),
+                ProgressRoute {
+                    session,
+                    token: token.clone(),
+                    request: bridge_id,
+                },
+            );
+            *token = Value::String(ours.clone());
+            progress = Some(ours);
+        }
+        msg.insert("id".into(), Value::from(bridge_id));
+        match self.send_to_server(&Value::Object(msg)) {
+            Ok(()) => {
+                let now = Instant::now();
+                self.pending.insert(
+                    bridge_id,
+                    Pending {
+                        kind: PendingKind::Client {
+                            session,
+                            client_id: id,
+                            method,
+                            progress,
+                        },
+                        sent_at: now,
+                        deadline: now + self.opts.request_timeout,
+                    },
+                );
+                self.by_client_id.insert(key, bridge_id);
+                self.stats.request();
+                if let Some(s) = self.sessions.get_mut(&session) {
+                    s.pending += 1;
+                    s.last_request = Some(now);
+                }
+            }
+            Err(why) => {
+                if let Some(t) = progress {
+                    self.progress.remove(&t);
+                }
+                self.stats.request();
+                self.stats.error();
+                self.reply_error(session, id, RpcError::new(SERVER_UNREACHABLE, why));
+            }
+        }
+    }
+
+    fn client_initialize(
+        &mut self,
+        session: u64,
+        id: Value,
+        msg: Map<String, Value>,
+        since: Instant,
+    ) {
+        let params = msg.get("params").cloned().unwrap_or_else(|| json!({}));
+        let requested = params
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let (name, version) = mcp::client_info(&msg);
+        self.identify(session, name, version);
+        if self.init_result.is_some() {
+            self.answer_initialize(session, id, requested);
+            return;
+        }
+        if !params.is_object() || requested.is_none() {
+            let error = RpcError::new(
+                INVALID_PARAMS,
+                "initialize needs params with `protocolVersion`, `capabilities` and `clientInfo`",
+            );
+            self.reply_error(session, id, error);
+            return;
+        }
+        if self.init_params.is_none() {
+            self.init_params = Some(params);
+        }
+        self.init_waiters.push(InitWaiter {
+            session,
+            id,
+            requested,
+            since,
+        });
+        self.start_init();
+    }
+
+    /// Answers a client's `initialize` from the server's cached answer. A client asking for
+    /// another revision gets the server's (the spec's negotiation) and is marked as mismatched.
+    pub(super) fn answer_initialize(&mut self, session: u64, id: Value, requested: Option<String>) {
+        let Some(result) = self.init_result.clone() else {
+            return;
+        };
+        let server_revision = result
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let mismatch = requested.is_some() && requested != server_revision;
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.info.protocol_version = requested.clone().or(server_revision.clone());
+            s.info.protocol_mismatch = mismatch;
+            self.status.put_client(s.info.clone());
+        }
+        if mismatch {
+            tracing::info!(
+                server = %self.server,
+                "a client asked for protocol {} but `{}` speaks {}; answered with the server's revision",
+                requested.as_deref().unwrap_or("?"),
+                self.server,
+                server_revision.as_deref().unwrap_or("?")
+            );
+        }
+        let reply = jsonrpc::response(id.clone(), result);
+        self.deliver(session, &reply, Some(&id));
+    }
+
+    /// `server/discover` for a server that speaks the handshake revisions: built from its
+    /// cached `initialize` answer. The bridge translates, so every supported revision works.
+    pub(super) fn discover_result(&self) -> Value {
+        let init = self.init_result.clone().unwrap_or_else(|| json!({}));
+        let mut result = json!({
+            "resultType": "complete",
+            "supportedVersions": SUPPORTED_REVISIONS,
+            "capabilities": init.get("capabilities").cloned().unwrap_or_else(|| json!({})),
+            "serverInfo": init.get("serverInfo").cloned().unwrap_or_else(|| json!({})),
+        });
+        if let Some(instructions) = init.get("instructions") {
+            result["instructions"] = instructions.clone();
+        }
+        result
+    }
+
+    fn client_notification(&mut self, session: u64, method: &str, msg: Map<String, Value>) {
+        match method {
+            // The bridge sends this itself, once per server process.
+            "notifications/initialized" => {}
+            "notifications/cancelled" => {
+                let Some(request) = msg.get("params").and_then(|p| p.get("requestId")) else {
+                    return;
+                };
+                let Some(bridge_id) = self.by_client_id.remove(&(session, request.to_string()))
+                else {
+                    return;
+                };
+                if let Some(Pending {
+                    kind: PendingKind::Client { progress, .. },
+                    ..
+                }) = self.pending.remove(&bridge_id)
+                    && let Some(t) = progress
+                {
+                    self.progress.remove(&t);
+                }
+                self.remember_cancelled(bridge_id);
+                if let Some(s) = self.sessions.get_mut(&session) {
+                    s.pending = s.pending.saturating_sub(1);
+                }
+                let mut forwarded = msg;
+                if let Some(params) = forwarded.get_mut("params").and_then(Value::as_object_mut) {
+                    params.insert("requestId".into(), Value::from(bridge_id));
+                }
+                let _ = self.send_to_server(&Value::Object(forwarded));
+            }
+            _ => {
+                if self.ready() {
+                    let _ = self.send_to_server(&Value::Object(msg));
+                }
+            }
+        }
+    }
+
+    /// A client answering a request the server sent it: restore the server's id.
+    fn client_response(&mut self, mut msg: Map<String, Value>) {
+        let key = match msg.get("id") {
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => return,
+        };
+        let Some(route) = self.server_requests.remove(&key) else {
+            tracing::debug!(server = %self.server, "dropped a client answer to an unknown request id {key}");
+            return;
+        };
+        self.server_request_ids.remove(&route.server_id.to_string());
+        msg.insert("id".into(), route.server_id);
+        if let Err(why) = self.send_to_server(&Value::Object(msg)) {
+            tracing::debug!(server = %self.server, "could not pass a client's answer on: {why}");
+        }
+    }
+}
+
+fn uri_of(msg: &Map<String, Value>) -> String {
+    msg.get("params")
+        .and_then(|p| p.get("uri"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}

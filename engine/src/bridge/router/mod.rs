@@ -1,0 +1,615 @@
+//! The router: many clients, one server process, nobody gets anyone else's answer.
+//!
+//! One task per server owns all routing state (no locks): client ids are rewritten to
+//! bridge-unique ids on the way in and restored exactly on the way out; progress tokens and
+//! server→client request ids are rewritten the same way; the server's `initialize` answer is
+//! cached and replayed to later clients and to the server itself after a restart. It is
+//! transport-independent: a WebSocket or HTTP connection attaches a session with an
+//! [`Outbound`] queue and sends it validated JSON-RPC objects.
+//!
+//! Nothing here ever waits on a client: deliveries are `try_send` into byte-bounded queues.
+
+mod client;
+mod server;
+mod session;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::outbound::Outbound;
+use super::stats::ServerStats;
+use crate::logs::LogHub;
+use crate::protocol::jsonrpc::{self, RpcError, SERVER_UNREACHABLE};
+use crate::status::{StatusHub, now_ms};
+use crate::supervisor::LinkEvent;
+use session::Session;
+
+/// Requests that arrive while the server is down wait this long for it to come back.
+pub const DOWN_WAIT: Duration = Duration::from_secs(30);
+/// At most this many requests wait for a server that is down.
+pub const DOWN_QUEUE_MAX: usize = 1024;
+/// A client whose queue stays full this long is disconnected (WebSocket close 1013).
+pub const SLOW_CLIENT_CLOSE_AFTER: Duration = Duration::from_secs(10);
+/// Each client's outbound queue cap.
+pub const OUTBOUND_CAP_BYTES: usize = 4 * 1024 * 1024;
+/// How often timeouts, waiting requests and slow clients are checked.
+const TICK: Duration = Duration::from_millis(50);
+/// How often counters are published to the status hub.
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+/// How many messages from clients may wait for the router.
+const INBOX: usize = 4096;
+/// The same client back within this long counts as a reconnect.
+const RECONNECT_WINDOW: Duration = Duration::from_secs(60);
+/// Late answers to cancelled or timed-out requests are dropped quietly; remember this many.
+const CANCELLED_REMEMBERED: usize = 4096;
+
+#[derive(Debug, Clone)]
+pub struct RouterOptions {
+    pub request_timeout: Duration,
+    pub down_wait: Duration,
+    pub down_queue_max: usize,
+    pub slow_client_close_after: Duration,
+    pub outbound_cap_bytes: usize,
+}
+
+impl Default for RouterOptions {
+    fn default() -> Self {
+        RouterOptions {
+            request_timeout: crate::config::DEFAULT_REQUEST_TIMEOUT,
+            down_wait: DOWN_WAIT,
+            down_queue_max: DOWN_QUEUE_MAX,
+            slow_client_close_after: SLOW_CLIENT_CLOSE_AFTER,
+            outbound_cap_bytes: OUTBOUND_CAP_BYTES,
+        }
+    }
+}
+
+pub enum RouterMsg {
+    Attach {
+        out: Outbound,
+        transport: &'static str,
+        peer: String,
+        reply: oneshot::Sender<u64>,
+    },
+    Message {
+        session: u64,
+        msg: Map<String, Value>,
+    },
+    Detach {
+        session: u64,
+        reason: String,
+    },
+}
+
+/// What a connection holds to talk to its server's router.
+#[derive(Clone, Debug)]
+pub struct RouterHandle {
+    server: std::sync::Arc<str>,
+    tx: mpsc::Sender<RouterMsg>,
+    pub outbound_cap_bytes: usize,
+}
+
+impl RouterHandle {
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// Registers a client session; None when the router is gone (bridgedock is shutting down).
+    pub async fn attach(
+        &self,
+        out: Outbound,
+        transport: &'static str,
+        peer: String,
+    ) -> Option<u64> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(RouterMsg::Attach {
+                out,
+                transport,
+                peer,
+                reply,
+            })
+            .await
+            .ok()?;
+        answer.await.ok()
+    }
+
+    /// Hands one validated message to the router; false when the router is gone.
+    pub async fn message(&self, session: u64, msg: Map<String, Value>) -> bool {
+        self.tx
+            .send(RouterMsg::Message { session, msg })
+            .await
+            .is_ok()
+    }
+
+    pub async fn detach(&self, session: u64, reason: impl Into<String>) {
+        let _ = self
+            .tx
+            .send(RouterMsg::Detach {
+                session,
+                reason: reason.into(),
+            })
+            .await;
+    }
+}
+
+/// Starts the router task of `server`, fed by the supervisor's link events.
+pub fn spawn(
+    server: &str,
+    options: RouterOptions,
+    link: mpsc::Receiver<LinkEvent>,
+    status: StatusHub,
+    logs: LogHub,
+    shutdown: CancellationToken,
+) -> RouterHandle {
+    let (tx, rx) = mpsc::channel(INBOX);
+    let handle = RouterHandle {
+        server: server.into(),
+        tx,
+        outbound_cap_bytes: options.outbound_cap_bytes,
+    };
+    let router = Router::new(server.to_string(), options, status, logs);
+    tokio::spawn(router.run(rx, link, shutdown));
+    handle
+}
+
+/// The live connection to the current server process.
+struct Link {
+    generation: u64,
+    to_server: mpsc::Sender<String>,
+    /// `initialize` answered and `notifications/initialized` sent: requests may flow.
+    ready: bool,
+    init_in_flight: bool,
+}
+
+/// A client waiting for the server's `initialize` answer.
+struct InitWaiter {
+    session: u64,
+    id: Value,
+    requested: Option<String>,
+    since: Instant,
+}
+
+enum PendingKind {
+    Client {
+        session: u64,
+        client_id: Value,
+        method: String,
+        progress: Option<String>,
+    },
+    /// The bridge's own `initialize` (first client's params, replayed after restarts).
+    Init,
+    /// A request the bridge sent for its own bookkeeping; its answer is dropped.
+    Internal,
+}
+
+struct Pending {
+    kind: PendingKind,
+    sent_at: Instant,
+    deadline: Instant,
+}
+
+struct Waiting {
+    session: u64,
+    msg: Map<String, Value>,
+    since: Instant,
+}
+
+struct ProgressRoute {
+    session: u64,
+    token: Value,
+    request: u64,
+}
+
+struct ServerRequest {
+    session: u64,
+    server_id: Value,
+}
+
+struct GoneClient {
+    name: Option<String>,
+    version: Option<String>,
+    at: Instant,
+    reconnects: u32,
+}
+
+struct Router {
+    server: String,
+    opts: RouterOptions,
+    status: StatusHub,
+    logs: LogHub,
+    link: Option<Link>,
+    init_params: Option<Value>,
+    init_result: Option<Value>,
+    init_waiters: Vec<InitWaiter>,
+    sessions: HashMap<u64, Session>,
+    next_session: u64,
+    pending: HashMap<u64, Pending>,
+    by_client_id: HashMap<(u64, String), u64>,
+    progress: HashMap<String, ProgressRoute>,
+    server_requests: HashMap<String, ServerRequest>,
+    server_request_ids: HashMap<String, String>,
+    waiting: VecDeque<Waiting>,
+    next_id: u64,
+    cancelled: VecDeque<u64>,
+    cancelled_set: HashSet<u64>,
+    stats: ServerStats,
+    gone: VecDeque<GoneClient>,
+    last_publish: Instant,
+}
+
+impl Router {
+    fn new(server: String, opts: RouterOptions, status: StatusHub, logs: LogHub) -> Self {
+        Router {
+            server,
+            opts,
+            status,
+            logs,
+            link: None,
+            init_params: None,
+            init_result: None,
+            init_waiters: Vec::new(),
+            sessions: HashMap::new(),
+            next_session: 0,
+            pending: HashMap::new(),
+            by_client_id: HashMap::new(),
+            progress: HashMap::new(),
+            server_requests: HashMap::new(),
+            server_request_ids: HashMap::new(),
+            waiting: VecDeque::new(),
+            next_id: 0,
+            cancelled: VecDeque::new(),
+            cancelled_set: HashSet::new(),
+            stats: ServerStats::default(),
+            gone: VecDeque::new(),
+            last_publish: Instant::now(),
+        }
+    }
+
+    async fn run(
+        mut self,
+        mut inbox: mpsc::Receiver<RouterMsg>,
+        mut link: mpsc::Receiver<LinkEvent>,
+        shutdown: CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                event = link.recv() => match event {
+                    Some(event) => self.on_link(event),
+                    None => break,
+                },
+                msg = inbox.recv() => match msg {
+                    Some(msg) => self.on_client(msg),
+                    None => break,
+                },
+                _ = tick.tick() => self.on_tick(),
+            }
+        }
+        let ids: Vec<u64> = self.sessions.keys().copied().collect();
+        for id in ids {
+            if let Some(s) = self.sessions.remove(&id) {
+                s.out.close(1001, "bridgedock is shutting down");
+                self.status.remove_client(&s.info.id);
+            }
+        }
+    }
+
+    fn on_client(&mut self, msg: RouterMsg) {
+        match msg {
+            RouterMsg::Attach {
+                out,
+                transport,
+                peer,
+                reply,
+            } => {
+                self.next_session += 1;
+                let id = self.next_session;
+                let session = Session::new(id, &self.server, transport, peer, out);
+                self.status.put_client(session.info.clone());
+                self.sessions.insert(id, session);
+                let _ = reply.send(id);
+            }
+            RouterMsg::Message { session, msg } => self.client_message(session, msg),
+            RouterMsg::Detach { session, reason } => self.detach(session, &reason),
+        }
+    }
+
+    fn on_link(&mut self, event: LinkEvent) {
+        match event {
+            LinkEvent::Up {
+                generation,
+                to_server,
+                ..
+            } => {
+                self.link = Some(Link {
+                    generation,
+                    to_server,
+                    ready: false,
+                    init_in_flight: false,
+                });
+                // After a restart the server is initialized again, with the first client's
+                // params, before anything else reaches it: clients carry on without noticing.
+                if self.init_params.is_some()
+                    || !self.init_waiters.is_empty()
+                    || !self.waiting.is_empty()
+                {
+                    self.start_init();
+                }
+            }
+            LinkEvent::Line { generation, line } => {
+                if self
+                    .link
+                    .as_ref()
+                    .is_some_and(|l| l.generation == generation)
+                {
+                    self.server_line(&line);
+                }
+            }
+            LinkEvent::Down { generation, reason } => {
+                if self
+                    .link
+                    .as_ref()
+                    .is_some_and(|l| l.generation == generation)
+                {
+                    self.link = None;
+                    self.server_gone(&reason);
+                }
+            }
+        }
+    }
+
+    /// The server process went away: every request in flight fails now, naming the server
+    /// and why; client connections stay open.
+    fn server_gone(&mut self, reason: &str) {
+        let message = format!(
+            "server `{}` went away before answering ({reason}); the request was not completed — bridgedock brings the server back per its restart policy, so you can retry",
+            self.server
+        );
+        let pending: Vec<(u64, Pending)> = self.pending.drain().collect();
+        for (_, p) in pending {
+            if let PendingKind::Client {
+                session, client_id, ..
+            } = p.kind
+            {
+                self.stats.error();
+                self.reply_error(
+                    session,
+                    client_id,
+                    RpcError::new(SERVER_UNREACHABLE, message.clone()),
+                );
+                if let Some(s) = self.sessions.get_mut(&session) {
+                    s.pending = s.pending.saturating_sub(1);
+                    s.dirty = true;
+                }
+            }
+        }
+        self.by_client_id.clear();
+        self.progress.clear();
+        self.server_requests.clear();
+        self.server_request_ids.clear();
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        self.expire_pending(now);
+        self.expire_waiting(now);
+        self.check_slow_clients(now);
+        if now.duration_since(self.last_publish) >= PUBLISH_EVERY {
+            self.publish();
+            self.last_publish = now;
+        }
+    }
+
+    fn expire_pending(&mut self, now: Instant) {
+        let expired: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            let Some(p) = self.pending.remove(&id) else {
+                continue;
+            };
+            self.remember_cancelled(id);
+            let timeout =
+                crate::status::format_duration_ms(self.opts.request_timeout.as_millis() as u64);
+            match p.kind {
+                PendingKind::Client {
+                    session,
+                    client_id,
+                    method,
+                    progress,
+                } => {
+                    self.by_client_id.remove(&(session, client_id.to_string()));
+                    if let Some(t) = progress {
+                        self.progress.remove(&t);
+                    }
+                    self.stats.error();
+                    let _ = self.send_to_server(&json!({
+                        "jsonrpc": "2.0",
+                        "method": "notifications/cancelled",
+                        "params": {"requestId": id, "reason": format!("timed out after {timeout} (bridgedock)")},
+                    }));
+                    if let Some(s) = self.sessions.get_mut(&session) {
+                        s.pending = s.pending.saturating_sub(1);
+                        s.dirty = true;
+                    }
+                    self.reply_error(
+                        session,
+                        client_id,
+                        RpcError::new(
+                            jsonrpc::BRIDGE_INTERNAL,
+                            format!(
+                                "`{method}` timed out: server `{}` gave no answer within {timeout} (request_timeout); bridgedock cancelled it",
+                                self.server
+                            ),
+                        ),
+                    );
+                }
+                PendingKind::Init => {
+                    if let Some(link) = &mut self.link {
+                        link.init_in_flight = false;
+                    }
+                    tracing::warn!(server = %self.server, "`{}` did not answer initialize within {timeout}", self.server);
+                    let waiters = std::mem::take(&mut self.init_waiters);
+                    for w in waiters {
+                        self.reply_error(
+                            w.session,
+                            w.id,
+                            RpcError::new(
+                                SERVER_UNREACHABLE,
+                                format!(
+                                    "server `{}` did not answer initialize within {timeout}",
+                                    self.server
+                                ),
+                            ),
+                        );
+                    }
+                }
+                PendingKind::Internal => {}
+            }
+        }
+    }
+
+    fn expire_waiting(&mut self, now: Instant) {
+        let wait = self.opts.down_wait;
+        while let Some(first) = self.waiting.front() {
+            if now.duration_since(first.since) < wait {
+                break;
+            }
+            let Some(w) = self.waiting.pop_front() else {
+                break;
+            };
+            let id = w.msg.get("id").cloned().unwrap_or(Value::Null);
+            self.stats.error();
+            let error = self.unavailable_error(wait);
+            self.reply_error(w.session, id, error);
+        }
+        let (expired, kept): (Vec<InitWaiter>, Vec<InitWaiter>) =
+            std::mem::take(&mut self.init_waiters)
+                .into_iter()
+                .partition(|w| now.duration_since(w.since) >= wait);
+        self.init_waiters = kept;
+        for w in expired {
+            let error = self.unavailable_error(wait);
+            self.reply_error(w.session, w.id, error);
+        }
+    }
+
+    fn unavailable_error(&self, waited: Duration) -> RpcError {
+        let state = self
+            .status
+            .server(&self.server)
+            .map(|s| s.state.describe(now_ms()))
+            .unwrap_or_else(|| "unknown".into());
+        RpcError::new(
+            SERVER_UNREACHABLE,
+            format!(
+                "server `{}` is not available ({state}); waited {} for it",
+                self.server,
+                crate::status::format_duration_ms(waited.as_millis() as u64)
+            ),
+        )
+    }
+
+    fn remember_cancelled(&mut self, id: u64) {
+        if self.cancelled.len() == CANCELLED_REMEMBERED
+            && let Some(old) = self.cancelled.pop_front()
+        {
+            self.cancelled_set.remove(&old);
+        }
+        self.cancelled.push_back(id);
+        self.cancelled_set.insert(id);
+    }
+
+    fn next_bridge_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn ready(&self) -> bool {
+        self.link.as_ref().is_some_and(|l| l.ready)
+    }
+
+    /// Writes one message to the server's stdin without waiting.
+    fn send_to_server(&mut self, value: &Value) -> Result<(), String> {
+        let Some(link) = &self.link else {
+            return Err(format!("server `{}` is not running", self.server));
+        };
+        let mut text = value.to_string();
+        text.push('\n');
+        link.to_server.try_send(text).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => format!(
+                "server `{}` is not reading its input (its stdin queue is full); try again later",
+                self.server
+            ),
+            mpsc::error::TrySendError::Closed(_) => {
+                format!("server `{}` is not running", self.server)
+            }
+        })
+    }
+
+    /// Sends the server `initialize` with the cached params (or bridgedock's own when no
+    /// client has initialized yet, e.g. for a stateless 2026-07-28 client).
+    fn start_init(&mut self) {
+        let Some(link) = &self.link else {
+            return;
+        };
+        if link.ready || link.init_in_flight {
+            return;
+        }
+        let params = self.init_params.clone().unwrap_or_else(|| {
+            json!({
+                "protocolVersion": crate::protocol::mcp::LATEST_HANDSHAKE_REVISION,
+                "capabilities": {},
+                "clientInfo": {"name": "bridgedock", "version": env!("CARGO_PKG_VERSION")},
+            })
+        });
+        self.init_params = Some(params.clone());
+        let id = self.next_bridge_id();
+        let msg = json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": params});
+        match self.send_to_server(&msg) {
+            Ok(()) => {
+                let now = Instant::now();
+                self.pending.insert(
+                    id,
+                    Pending {
+                        kind: PendingKind::Init,
+                        sent_at: now,
+                        deadline: now + self.opts.request_timeout,
+                    },
+                );
+                if let Some(link) = &mut self.link {
+                    link.init_in_flight = true;
+                }
+            }
+            Err(why) => {
+                tracing::warn!(server = %self.server, "cannot initialize `{}`: {why}", self.server)
+            }
+        }
+    }
+
+    /// Re-dispatches requests that waited for the server, in their order.
+    fn flush_waiting(&mut self) {
+        let waiting = std::mem::take(&mut self.waiting);
+        for w in waiting {
+            if self.sessions.contains_key(&w.session) {
+                self.client_request(w.session, w.msg, w.since);
+            }
+        }
+    }
+
+    fn reply_error(&mut self, session: u64, id: Value, error: RpcError) {
+        let msg = jsonrpc::error_response(id.clone(), error);
+        self.deliver(session, &msg, Some(&id));
+    }
+}

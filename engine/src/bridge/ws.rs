@@ -1,0 +1,139 @@
+//! MCP over WebSocket: one JSON-RPC message per text frame, subprotocol `mcp` (or none).
+//!
+//! The connection task validates each frame (a bad one gets a JSON-RPC error and the socket
+//! stays open), hands good ones to the router, and a writer task drains the session's
+//! outbound queue. A ping every 15 s; two unanswered pings close the connection, and its
+//! requests are cancelled at the server.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+
+use super::outbound::{Outbound, Outgoing};
+use super::router::RouterHandle;
+use crate::protocol::jsonrpc;
+
+/// Largest message a client may send.
+pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
+pub const PING_INTERVAL: Duration = Duration::from_secs(15);
+/// Unanswered pings before the peer counts as gone.
+pub const MISSED_PONGS_LIMIT: u32 = 2;
+
+pub const CLOSE_NORMAL: u16 = 1000;
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+pub const CLOSE_UNSUPPORTED: u16 = 1003;
+pub const CLOSE_TOO_BIG: u16 = 1009;
+pub const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
+
+#[derive(Debug, Clone)]
+pub struct WsOptions {
+    pub ping_interval: Duration,
+    pub missed_pongs_limit: u32,
+}
+
+impl Default for WsOptions {
+    fn default() -> Self {
+        WsOptions {
+            ping_interval: PING_INTERVAL,
+            missed_pongs_limit: MISSED_PONGS_LIMIT,
+        }
+    }
+}
+
+/// Serves one client connection until it closes.
+pub async fn serve_client(
+    socket: WebSocket,
+    router: RouterHandle,
+    peer: String,
+    options: WsOptions,
+) {
+    let (out, mut queue) = Outbound::new(router.outbound_cap_bytes);
+    let (mut sink, mut stream) = socket.split();
+    let Some(session) = router.attach(out.clone(), "websocket", peer).await else {
+        let _ = sink
+            .send(close(CLOSE_GOING_AWAY, "bridgedock is shutting down"))
+            .await;
+        return;
+    };
+    let writer = tokio::spawn(async move {
+        while let Some(item) = queue.recv().await {
+            let frame = match item {
+                Outgoing::Text(text) => Message::Text(text.into()),
+                Outgoing::Ping => Message::Ping(Vec::new().into()),
+                Outgoing::Close { code, reason } => {
+                    let _ = sink.send(close(code, &reason)).await;
+                    break;
+                }
+            };
+            if sink.send(frame).await.is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut ping = tokio::time::interval(options.ping_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.tick().await;
+    let mut unanswered = 0u32;
+    let reason = loop {
+        tokio::select! {
+            frame = stream.next() => match frame {
+                None => break "closed".to_string(),
+                Some(Ok(Message::Text(text))) => match jsonrpc::parse_message(text.as_str()) {
+                    Ok(msg) => {
+                        if !router.message(session, msg).await {
+                            out.close(CLOSE_GOING_AWAY, "bridgedock is shutting down");
+                            break "shutdown".into();
+                        }
+                    }
+                    Err((id, error)) => out.force_send(jsonrpc::error_response(id, error).to_string()),
+                },
+                Some(Ok(Message::Binary(_))) => {
+                    out.close(CLOSE_UNSUPPORTED, "binary frames are not supported: send each JSON-RPC message as a text frame");
+                    break "sent a binary frame".into();
+                }
+                Some(Ok(Message::Pong(_))) => unanswered = 0,
+                Some(Ok(Message::Ping(_))) => {}
+                Some(Ok(Message::Close(_))) => break "closed".into(),
+                Some(Err(e)) => {
+                    let text = e.to_string();
+                    if text.contains("too long") || text.contains("Space limit") || text.contains("capacity") {
+                        out.close(CLOSE_TOO_BIG, format!("message too big: the limit is {} MiB per message", MAX_FRAME_BYTES / (1024 * 1024)));
+                        break "sent a message over the size limit".into();
+                    }
+                    break format!("connection error: {text}");
+                }
+            },
+            _ = ping.tick() => {
+                if unanswered >= options.missed_pongs_limit {
+                    out.close(CLOSE_GOING_AWAY, format!("no answer to {unanswered} pings"));
+                    break format!("missed {unanswered} pongs");
+                }
+                unanswered += 1;
+                out.ping();
+            }
+        }
+    };
+    router.detach(session, reason).await;
+    out.close(CLOSE_NORMAL, "");
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(2), writer)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    // Close reasons are limited to 123 bytes by the protocol.
+    let mut reason = reason.to_string();
+    while reason.len() > 123 {
+        reason.pop();
+    }
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
