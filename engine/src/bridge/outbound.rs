@@ -80,10 +80,6 @@ impl Outbound {
         self.queued_bytes.load(Ordering::Acquire)
     }
 
-    pub fn is_full(&self) -> bool {
-        self.queued_bytes() >= self.cap_bytes
-    }
-
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
     }
@@ -111,7 +107,6 @@ mod tests {
             "an empty queue takes anything"
         );
         assert!(out.try_send("y".into()).is_err());
-        assert!(out.is_full());
         out.force_send("forced".into());
         assert!(matches!(rx.recv().await, Some(Outgoing::Text(t)) if t.len() == 50));
         assert!(matches!(rx.recv().await, Some(Outgoing::Text(t)) if t == "forced"));

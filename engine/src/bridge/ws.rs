@@ -41,6 +41,22 @@ impl Default for WsOptions {
     }
 }
 
+impl WsOptions {
+    /// The defaults, with `BRIDGEDOCK_WS_PING_INTERVAL_MS` honoured: tests of the heartbeat
+    /// inject a short interval this way instead of waiting 30 s.
+    pub fn from_env() -> Self {
+        let mut options = WsOptions::default();
+        if let Some(ms) = std::env::var("BRIDGEDOCK_WS_PING_INTERVAL_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|ms| *ms > 0)
+        {
+            options.ping_interval = Duration::from_millis(ms);
+        }
+        options
+    }
+}
+
 /// Serves one client connection until it closes.
 pub async fn serve_client(
     socket: WebSocket,

@@ -173,7 +173,7 @@ async fn mcp_websocket(
     State(state): State<ApiState>,
     Path(server): Path<String>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     let Some(router) = state.engine.bridge().router(&server).cloned() else {
         let known: Vec<String> = state
@@ -191,6 +191,15 @@ async fn mcp_websocket(
             ),
         );
     };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("`/mcp/{server}` speaks MCP over WebSocket here: {rejection}"),
+            );
+        }
+    };
     ws.protocols(["mcp"])
         .max_message_size(crate::bridge::ws::MAX_FRAME_BYTES)
         .max_frame_size(crate::bridge::ws::MAX_FRAME_BYTES)
@@ -199,7 +208,7 @@ async fn mcp_websocket(
                 socket,
                 router,
                 peer.to_string(),
-                crate::bridge::ws::WsOptions::default(),
+                crate::bridge::ws::WsOptions::from_env(),
             )
         })
 }

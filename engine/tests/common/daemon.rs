@@ -26,6 +26,14 @@ impl Daemon {
     }
 
     pub fn try_start(dir: &Path, config: Option<&Path>) -> Result<Daemon, String> {
+        Self::try_start_with_env(dir, config, &[])
+    }
+
+    pub fn try_start_with_env(
+        dir: &Path,
+        config: Option<&Path>,
+        envs: &[(&str, &str)],
+    ) -> Result<Daemon, String> {
         let state_dir = dir.join("state");
         let config_dir = dir.join("cfg");
         let mut cmd = Command::new(BIN);
@@ -35,6 +43,7 @@ impl Daemon {
             .arg("--config-dir")
             .arg(&config_dir)
             .env_remove("BRIDGEDOCK_CONFIG")
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -116,7 +116,9 @@ impl Router {
         let limit = self.opts.slow_client_close_after;
         let mut too_slow = Vec::new();
         for (id, s) in self.sessions.iter_mut() {
-            if !s.out.is_full() {
+            // Refusals start the clock; only draining to half the cap stops it, so a client that
+            // reads nothing is caught even when big messages leave the queue short of the cap.
+            if s.out.queued_bytes() <= self.opts.outbound_cap_bytes / 2 {
                 s.full_since = None;
             } else if s.full_since.is_some_and(|t| now.duration_since(t) >= limit) {
                 too_slow.push(*id);
