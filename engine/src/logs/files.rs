@@ -129,7 +129,11 @@ impl Pending {
                 format_line(out, line.time_ms, line.stream, line.level, &line.text);
             }),
             LogEvent::Missed { count } => {
-                let text = format!("[{count} lines missed]");
+                // The count covers every server's lines (the writer cannot tell whose were lost),
+                // so each file says so rather than claiming them as its own.
+                let text = format!(
+                    "[{count} lines missed across all servers: the log file writer fell behind]"
+                );
                 let time_ms = now_ms();
                 let mut servers: Vec<String> = self.known.iter().cloned().collect();
                 if servers.is_empty() {
@@ -507,7 +511,9 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].ends_with("stderr first"));
         assert!(
-            lines[1].ends_with("bridge [WARN] [984 lines missed]"),
+            lines[1].ends_with(
+                "bridge [WARN] [984 lines missed across all servers: the log file writer fell behind]"
+            ),
             "{}",
             lines[1]
         );

@@ -123,6 +123,9 @@ fn signal_name(sig: i32) -> &'static str {
 
 /// "8 s", "2 min 5 s", "3 h 4 min".
 pub fn format_duration_ms(ms: u64) -> String {
+    if ms < 1000 {
+        return format!("{ms} ms");
+    }
     let secs = ms.div_ceil(1000);
     match secs {
         s if s < 60 => format!("{s} s"),
@@ -248,6 +251,7 @@ mod tests {
     #[test]
     fn durations_read_like_a_person_wrote_them() {
         assert_eq!(format_duration_ms(7_200), "8 s");
+        assert_eq!(format_duration_ms(230), "230 ms");
         assert_eq!(format_duration_ms(125_000), "2 min 5 s");
         assert_eq!(format_duration_ms(120_000), "2 min");
         assert_eq!(format_duration_ms(3_840_000), "1 h 4 min");
