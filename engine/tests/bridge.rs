@@ -718,3 +718,98 @@ async fn a_sigkilled_server_without_clients_has_nothing_to_fail_and_noise_is_log
     // An empty reported version is "unknown", never a mismatch.
     assert_eq!(d.server("noisy")["reported_version"], Value::Null);
 }
+
+fn asker_config(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[servers.asker]\ncommand = \"python3\"\nargs = [{:?}]\n",
+            common::fixture("asker.py")
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test]
+async fn server_requests_reach_the_client_whose_call_is_in_flight_and_come_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), Some(&asker_config(dir.path())));
+    let mut a = Client::connect(&d, "asker").await;
+    let mut b = Client::connect(&d, "asker").await;
+    a.initialize("a", "2025-11-25").await;
+    b.initialize("b", "2025-11-25").await;
+    // b is the more recently active client, but a's call is the one in flight: a is asked.
+    b.request("ping", json!({})).await;
+    a.send(
+        json!({"jsonrpc":"2.0","id":"call","method":"tools/call","params":{"name":"ask_roots"}}),
+    )
+    .await;
+    let (ask, _) = a.recv().await;
+    assert_eq!(ask["method"], "roots/list", "{ask}");
+    let ours = ask["id"].clone();
+    assert_ne!(
+        ours,
+        json!("srv-1"),
+        "the server's id is rewritten for the client"
+    );
+    a.send(json!({"jsonrpc":"2.0","id":ours,"result":{"roots":[{"uri":"file:///a","name":"a's root"}]}})).await;
+    let done = a.answer(&json!("call")).await;
+    let text = done["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("a's root"), "{text}");
+    // The server's own ping is answered by the bridge.
+    let pinged = a
+        .request("tools/call", json!({"name": "ping_client"}))
+        .await;
+    assert_eq!(pinged["result"]["content"][0]["text"], "{}", "{pinged}");
+    // b saw none of it.
+    let quiet = tokio::time::timeout(Duration::from_millis(300), b.ws.next()).await;
+    assert!(quiet.is_err(), "b received {quiet:?}");
+}
+
+#[tokio::test]
+async fn resource_updates_go_to_subscribers_and_shared_subscriptions_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), Some(&asker_config(dir.path())));
+    let mut a = Client::connect(&d, "asker").await;
+    let mut b = Client::connect(&d, "asker").await;
+    let mut c = Client::connect(&d, "asker").await;
+    for (cl, n) in [(&mut a, "a"), (&mut b, "b"), (&mut c, "c")] {
+        cl.initialize(n, "2025-11-25").await;
+    }
+    a.request("resources/subscribe", json!({"uri": "demo://x"}))
+        .await;
+    b.request("resources/subscribe", json!({"uri": "demo://x"}))
+        .await;
+    c.request(
+        "tools/call",
+        json!({"name": "touch", "arguments": {"uri": "demo://x"}}),
+    )
+    .await;
+    for cl in [&mut a, &mut b] {
+        let (v, _) = cl.recv().await;
+        assert_eq!(v["method"], "notifications/resources/updated");
+        assert_eq!(v["params"]["uri"], "demo://x");
+    }
+    // a leaves the subscription; b still wants it, so the server is not told to stop.
+    let r = a
+        .request("resources/unsubscribe", json!({"uri": "demo://x"}))
+        .await;
+    assert_eq!(r["result"], json!({}));
+    c.request(
+        "tools/call",
+        json!({"name": "touch", "arguments": {"uri": "demo://x"}}),
+    )
+    .await;
+    let (v, _) = b.recv().await;
+    assert_eq!(v["method"], "notifications/resources/updated");
+    let logs = d.ctl_ok(&["logs", "asker", "-n", "100"]);
+    assert_eq!(
+        logs.matches("asker: resources/unsubscribe").count(),
+        0,
+        "{logs}"
+    );
+    let quiet = tokio::time::timeout(Duration::from_millis(300), a.ws.next()).await;
+    assert!(quiet.is_err(), "a unsubscribed but received {quiet:?}");
+}
