@@ -4,6 +4,8 @@
 //! next) is a thin connection task that validates frames, attaches a session and pumps its
 //! outbound queue.
 
+pub mod http;
+pub mod http_session;
 pub mod outbound;
 pub mod router;
 pub mod stats;
@@ -24,6 +26,7 @@ use crate::supervisor::link::LINK_QUEUE;
 
 pub struct Bridge {
     routers: BTreeMap<String, RouterHandle>,
+    http_sessions: http_session::HttpSessions,
     shutdown: CancellationToken,
 }
 
@@ -55,11 +58,48 @@ impl Bridge {
             routers.insert(name.clone(), handle);
             links.insert(name.clone(), tx);
         }
-        (Bridge { routers, shutdown }, links)
+        let http_sessions = http_session::HttpSessions::default();
+        let sweeper = http_sessions.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = every.tick() => sweeper.sweep(http_session::IDLE_SESSION_TTL).await,
+                }
+            }
+        });
+        (
+            Bridge {
+                routers,
+                http_sessions,
+                shutdown,
+            },
+            links,
+        )
     }
 
     pub fn router(&self, server: &str) -> Option<&RouterHandle> {
         self.routers.get(server)
+    }
+
+    pub fn http_sessions(&self) -> &http_session::HttpSessions {
+        &self.http_sessions
+    }
+
+    /// 404 for a server name that is not configured, naming the ones that are.
+    pub fn unknown_server(&self, server: &str) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let known: Vec<&str> = self.routers.keys().map(String::as_str).collect();
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({"error": {"message": format!(
+                "no server named `{server}` (configured: {})",
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            )}})),
+        )
+            .into_response()
     }
 
     /// Closes every client connection (1001, going away).

@@ -45,7 +45,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/logs", get(logs))
         .route("/api/servers/{name}/{action}", post(server_action))
         .route("/api/restart-all", post(restart_all))
-        .route("/mcp/{server}", get(mcp_websocket))
+        .route(
+            "/mcp/{server}",
+            get(mcp_get).post(mcp_post).delete(mcp_delete),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(healthz))
@@ -167,38 +170,21 @@ async fn server_action(
     }
 }
 
-/// `WS /mcp/{server}`: an MCP client joins the server's router. Unknown servers get 404
-/// before the upgrade.
-async fn mcp_websocket(
+/// `GET /mcp/{server}`: a WebSocket upgrade joins the bridge over WebSocket; otherwise it is
+/// the Streamable HTTP stream of a session. Unknown servers get 404 before any upgrade.
+async fn mcp_get(
     State(state): State<ApiState>,
     Path(server): Path<String>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
-    let Some(router) = state.engine.bridge().router(&server).cloned() else {
-        let known: Vec<String> = state
-            .engine
-            .snapshot()
-            .servers
-            .into_iter()
-            .map(|s| s.name)
-            .collect();
-        return error(
-            StatusCode::NOT_FOUND,
-            format!(
-                "no server named `{server}` (configured: {})",
-                known.join(", ")
-            ),
-        );
+    let bridge = state.engine.bridge();
+    let Some(router) = bridge.router(&server).cloned() else {
+        return bridge.unknown_server(&server);
     };
-    let ws = match ws {
-        Ok(ws) => ws,
-        Err(rejection) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("`/mcp/{server}` speaks MCP over WebSocket here: {rejection}"),
-            );
-        }
+    let Ok(ws) = ws else {
+        return crate::bridge::http::get(bridge, &server, headers).await;
     };
     ws.protocols(["mcp"])
         .max_message_size(crate::bridge::ws::MAX_FRAME_BYTES)
@@ -211,6 +197,33 @@ async fn mcp_websocket(
                 crate::bridge::ws::WsOptions::from_env(),
             )
         })
+}
+
+/// `POST /mcp/{server}`: Streamable HTTP.
+async fn mcp_post(
+    State(state): State<ApiState>,
+    Path(server): Path<String>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> Response {
+    crate::bridge::http::post(
+        state.engine.bridge(),
+        &server,
+        peer.to_string(),
+        headers,
+        body,
+    )
+    .await
+}
+
+/// `DELETE /mcp/{server}`: ends a Streamable HTTP session.
+async fn mcp_delete(
+    State(state): State<ApiState>,
+    Path(server): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    crate::bridge::http::delete(state.engine.bridge(), &server, headers).await
 }
 
 async fn restart_all(State(state): State<ApiState>) -> Response {

@@ -1,0 +1,299 @@
+//! MCP over Streamable HTTP (2025-11-25), and the stateless 2026-07-28 revision, on
+//! `/mcp/{server}`:
+//!
+//! - `POST` one JSON-RPC message. `initialize` opens a session (`Mcp-Session-Id` in the
+//!   answer); later messages carry that header (unknown → 404). A request is answered with JSON,
+//!   or with an SSE stream when progress or server requests come before its answer.
+//!   Notifications and responses get 202. A request whose `_meta` declares a revision needs no
+//!   session: it gets a session of its own for that one request.
+//! - `GET` (with the session header) opens the stream for server→client messages;
+//!   `Last-Event-ID` replays what was missed on a stream, within a bounded window.
+//! - `DELETE` ends a session.
+//!
+//! Sessions are router sessions like WebSocket ones: same status entries, limits, timeouts and
+//! restart survival.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::Bridge;
+use super::http_session::{HttpSession, SseEvent};
+use crate::protocol::jsonrpc::{self, INVALID_REQUEST, RpcError};
+use crate::protocol::mcp::{self, SUPPORTED_REVISIONS};
+
+pub const SESSION_HEADER: &str = "mcp-session-id";
+pub const PROTOCOL_HEADER: &str = "mcp-protocol-version";
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
+
+fn rpc_error(status: StatusCode, id: Value, error: RpcError) -> Response {
+    (status, axum::Json(jsonrpc::error_response(id, error))).into_response()
+}
+
+fn bad_request(message: impl Into<String>) -> Response {
+    rpc_error(
+        StatusCode::BAD_REQUEST,
+        Value::Null,
+        RpcError::new(INVALID_REQUEST, message),
+    )
+}
+
+fn session_not_found(server: &str) -> Response {
+    rpc_error(
+        StatusCode::NOT_FOUND,
+        Value::Null,
+        RpcError::new(
+            jsonrpc::BRIDGE_INTERNAL,
+            format!(
+                "no such session on `{server}` (it ended, or bridgedock restarted): send initialize again"
+            ),
+        ),
+    )
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn check_protocol_header(headers: &HeaderMap) -> Result<(), Response> {
+    match header_str(headers, PROTOCOL_HEADER) {
+        Some(v) if !SUPPORTED_REVISIONS.contains(&v) => Err(bad_request(format!(
+            "unsupported MCP-Protocol-Version `{v}`; supported: {}",
+            SUPPORTED_REVISIONS.join(", ")
+        ))),
+        _ => Ok(()),
+    }
+}
+
+pub async fn post(
+    bridge: &Bridge,
+    server: &str,
+    peer: String,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(router) = bridge.router(server).cloned() else {
+        return bridge.unknown_server(server);
+    };
+    if let Err(resp) = check_protocol_header(&headers) {
+        return resp;
+    }
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return rpc_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Value::Null,
+                RpcError::new(
+                    INVALID_REQUEST,
+                    format!(
+                        "request body over the {} MiB limit",
+                        MAX_BODY_BYTES / (1024 * 1024)
+                    ),
+                ),
+            );
+        }
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            Value::Null,
+            RpcError::new(jsonrpc::PARSE_ERROR, "parse error: the body is not UTF-8"),
+        );
+    };
+    let msg = match jsonrpc::parse_message(text) {
+        Ok(m) => m,
+        Err((id, e)) => return rpc_error(StatusCode::BAD_REQUEST, id, e),
+    };
+    let method = msg
+        .get("method")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let id = msg.get("id").cloned();
+    let is_request = method.is_some() && id.is_some();
+
+    let (session, ephemeral, new) = if method.as_deref() == Some("initialize") && is_request {
+        match HttpSession::open(router, peer).await {
+            Some(s) => (s, false, true),
+            None => return shutting_down(),
+        }
+    } else if let Some(sid) = header_str(&headers, SESSION_HEADER) {
+        match bridge.http_sessions().get(sid, server) {
+            Some(s) => (s, false, false),
+            None => return session_not_found(server),
+        }
+    } else if mcp::declared_revision(&msg).is_some() {
+        match HttpSession::open(router, peer).await {
+            Some(s) => (s, true, false),
+            None => return shutting_down(),
+        }
+    } else {
+        return bad_request(
+            "missing Mcp-Session-Id header: send initialize first (its answer carries the session id), or use the 2026-07-28 form with `_meta` in every request",
+        );
+    };
+    session.touch();
+
+    let Some(id) = id.filter(|_| is_request) else {
+        // A notification or an answer to a server request: accepted, nothing to wait for.
+        let delivered = session.router.message(session.router_session, msg).await;
+        if ephemeral {
+            session.end("stateless message done").await;
+        }
+        return if delivered {
+            StatusCode::ACCEPTED.into_response()
+        } else {
+            shutting_down()
+        };
+    };
+    let token = msg
+        .get("params")
+        .and_then(|p| p.get("_meta"))
+        .and_then(|m| m.get("progressToken"))
+        .cloned();
+    let mut stream = session.expect_answer(&id, token.as_ref());
+    if !session.router.message(session.router_session, msg).await {
+        return shutting_down();
+    }
+    let Some(first) = stream.rx.recv().await else {
+        return rpc_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            id,
+            RpcError::new(
+                jsonrpc::SERVER_UNREACHABLE,
+                "the session ended before the answer came",
+            ),
+        );
+    };
+    if first.last {
+        // Answered at once: plain JSON.
+        let mut resp = Response::new(Body::from(first.data.to_string()));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if new {
+            let initialized = serde_json::from_str::<Value>(&first.data)
+                .ok()
+                .is_some_and(|v| v.get("result").is_some());
+            if initialized {
+                if let Ok(v) = HeaderValue::from_str(&session.id) {
+                    resp.headers_mut().insert(SESSION_HEADER, v);
+                }
+                bridge.http_sessions().insert(session.clone());
+            } else {
+                session.end("initialize failed").await;
+            }
+        }
+        if ephemeral {
+            session.end("stateless request done").await;
+        }
+        return resp;
+    }
+    if new {
+        bridge.http_sessions().insert(session.clone());
+    }
+    // Progress or a server request came first: stream until the answer.
+    let done_session = ephemeral.then(|| session.clone());
+    let events = futures_util::stream::unfold(
+        (Some(first), stream.rx, done_session, false),
+        |(pending, mut rx, done_session, finished)| async move {
+            if finished {
+                if let Some(s) = done_session {
+                    tokio::spawn(async move { s.end("stateless request done").await });
+                }
+                return None;
+            }
+            let event = match pending {
+                Some(e) => e,
+                None => rx.recv().await?,
+            };
+            let last = event.last;
+            Some((
+                Ok::<_, Infallible>(to_sse(&event)),
+                (None, rx, done_session, last),
+            ))
+        },
+    );
+    let mut resp = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(SSE_KEEPALIVE))
+        .into_response();
+    if new && let Ok(v) = HeaderValue::from_str(&session.id) {
+        resp.headers_mut().insert(SESSION_HEADER, v);
+    }
+    resp
+}
+
+fn to_sse(event: &SseEvent) -> Event {
+    Event::default()
+        .id(event.id.to_string())
+        .event("message")
+        .data(event.data.as_ref())
+}
+
+fn shutting_down() -> Response {
+    rpc_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        Value::Null,
+        RpcError::new(jsonrpc::SERVER_UNREACHABLE, "bridgedock is shutting down"),
+    )
+}
+
+/// `GET`: the session's stream for server→client messages.
+pub async fn get(bridge: &Bridge, server: &str, headers: HeaderMap) -> Response {
+    if bridge.router(server).is_none() {
+        return bridge.unknown_server(server);
+    }
+    if let Err(resp) = check_protocol_header(&headers) {
+        return resp;
+    }
+    let accepts_sse = header_str(&headers, header::ACCEPT.as_str())
+        .is_some_and(|a| a.contains("text/event-stream") || a.contains("*/*"));
+    if !accepts_sse {
+        return (
+            StatusCode::NOT_ACCEPTABLE,
+            axum::Json(json!({"error": {"message": "GET /mcp/NAME opens an SSE stream (Accept: text/event-stream), or a WebSocket (Upgrade: websocket)"}})),
+        )
+            .into_response();
+    }
+    let Some(sid) = header_str(&headers, SESSION_HEADER) else {
+        return bad_request("missing Mcp-Session-Id header: initialize with POST first");
+    };
+    let Some(session) = bridge.http_sessions().get(sid, server) else {
+        return session_not_found(server);
+    };
+    let last = header_str(&headers, "last-event-id").and_then(|v| v.trim().parse::<u64>().ok());
+    let rx = session.open_get(last);
+    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+        let e = rx.recv().await?;
+        Some((Ok::<_, Infallible>(to_sse(&e)), rx))
+    });
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(SSE_KEEPALIVE))
+        .into_response()
+}
+
+/// `DELETE`: ends the session.
+pub async fn delete(bridge: &Bridge, server: &str, headers: HeaderMap) -> Response {
+    if bridge.router(server).is_none() {
+        return bridge.unknown_server(server);
+    }
+    let Some(sid) = header_str(&headers, SESSION_HEADER) else {
+        return bad_request("missing Mcp-Session-Id header");
+    };
+    match bridge.http_sessions().get(sid, server) {
+        Some(session) => {
+            bridge.http_sessions().remove(sid);
+            session.end("ended by the client (DELETE)").await;
+            StatusCode::OK.into_response()
+        }
+        None => session_not_found(server),
+    }
+}

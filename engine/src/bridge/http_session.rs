@@ -1,0 +1,313 @@
+//! Streamable HTTP sessions: each `Mcp-Session-Id` is one router session whose outbound queue
+//! is pumped to wherever its messages belong — the POST that asked (as its JSON answer or on
+//! its SSE stream), or the session's GET stream for everything else.
+//!
+//! Every SSE event gets an id and is kept in a bounded per-session window, so a client that
+//! lost a stream can come back with `Last-Event-ID` and get what it missed.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rand::RngCore;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::outbound::{Outbound, OutboundReceiver, Outgoing};
+use super::router::RouterHandle;
+
+/// Events kept per session for `Last-Event-ID` resumption.
+pub const RESUME_WINDOW_EVENTS: usize = 1024;
+/// Bytes kept per session for resumption.
+pub const RESUME_WINDOW_BYTES: usize = 4 * 1024 * 1024;
+/// A session with no requests and no open stream for this long is ended.
+pub const IDLE_SESSION_TTL: Duration = Duration::from_secs(3600);
+/// Messages one open stream may have waiting before extras are dropped (kept for resumption).
+const STREAM_QUEUE: usize = 1024;
+
+/// One SSE event: its id and the JSON-RPC message it carries.
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    pub id: u64,
+    pub data: Arc<str>,
+    /// The answer that completes a POSTed request: its stream ends here.
+    pub last: bool,
+}
+
+/// Where a message goes: the GET stream, or the stream of one POSTed request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum StreamKey {
+    Get,
+    Post(u64),
+}
+
+struct InFlight {
+    stream: u64,
+    tx: mpsc::Sender<SseEvent>,
+    progress_token: Option<String>,
+}
+
+struct State {
+    /// POSTed requests waiting for their answer, by the client's id (as JSON text).
+    inflight: HashMap<String, InFlight>,
+    /// The order requests were posted in, newest last (server requests go to the newest).
+    order: Vec<String>,
+    get: Option<mpsc::Sender<SseEvent>>,
+    window: VecDeque<(StreamKey, SseEvent)>,
+    window_bytes: usize,
+    next_event: u64,
+    next_stream: u64,
+    last_activity: Instant,
+    ended: bool,
+}
+
+pub struct HttpSession {
+    pub id: String,
+    pub router: RouterHandle,
+    pub router_session: u64,
+    state: Mutex<State>,
+}
+
+/// What a POSTed request receives: events on its own stream, the last one being its answer.
+pub struct RequestStream {
+    pub stream: u64,
+    pub rx: mpsc::Receiver<SseEvent>,
+}
+
+impl HttpSession {
+    /// Attaches a new router session and starts pumping its outbound queue.
+    pub async fn open(router: RouterHandle, peer: String) -> Option<Arc<HttpSession>> {
+        let (out, queue) = Outbound::new(router.outbound_cap_bytes);
+        let router_session = router.attach(out, "http", peer).await?;
+        let session = Arc::new(HttpSession {
+            id: new_session_id(),
+            router,
+            router_session,
+            state: Mutex::new(State {
+                inflight: HashMap::new(),
+                order: Vec::new(),
+                get: None,
+                window: VecDeque::new(),
+                window_bytes: 0,
+                next_event: 0,
+                next_stream: 0,
+                last_activity: Instant::now(),
+                ended: false,
+            }),
+        });
+        tokio::spawn(pump(Arc::downgrade(&session), queue));
+        Some(session)
+    }
+
+    /// Registers a request before it is sent, so its answer cannot slip past.
+    pub fn expect_answer(&self, id: &Value, progress_token: Option<&Value>) -> RequestStream {
+        let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+        let mut st = self.state.lock();
+        st.next_stream += 1;
+        let stream = st.next_stream;
+        let key = id.to_string();
+        st.order.retain(|k| k != &key);
+        st.order.push(key.clone());
+        st.inflight.insert(
+            key,
+            InFlight {
+                stream,
+                tx,
+                progress_token: progress_token.map(token_key),
+            },
+        );
+        st.last_activity = Instant::now();
+        RequestStream { stream, rx }
+    }
+
+    /// Opens (or replaces) the GET stream; replays what came after `last_event_id` on the
+    /// stream that event belonged to, within the resumption window.
+    pub fn open_get(&self, last_event_id: Option<u64>) -> mpsc::Receiver<SseEvent> {
+        let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+        let mut st = self.state.lock();
+        st.last_activity = Instant::now();
+        if let Some(last) = last_event_id {
+            let stream = st
+                .window
+                .iter()
+                .find(|(_, e)| e.id == last)
+                .map(|(k, _)| k.clone())
+                .unwrap_or(StreamKey::Get);
+            for (k, e) in st.window.iter() {
+                if e.id > last && *k == stream {
+                    let _ = tx.try_send(e.clone());
+                }
+            }
+        }
+        st.get = Some(tx);
+        rx
+    }
+
+    pub fn touch(&self) {
+        self.state.lock().last_activity = Instant::now();
+    }
+
+    pub fn idle_for(&self) -> Duration {
+        let st = self.state.lock();
+        if st.get.as_ref().is_some_and(|g| !g.is_closed()) || !st.inflight.is_empty() {
+            return Duration::ZERO;
+        }
+        st.last_activity.elapsed()
+    }
+
+    pub fn ended(&self) -> bool {
+        self.state.lock().ended
+    }
+
+    /// Ends the session: the router forgets it and every open stream closes.
+    pub async fn end(&self, reason: &str) {
+        {
+            let mut st = self.state.lock();
+            st.ended = true;
+            st.get = None;
+            st.inflight.clear();
+        }
+        self.router.detach(self.router_session, reason).await;
+    }
+
+    fn route(&self, text: String) {
+        let msg: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let mut st = self.state.lock();
+        st.next_event += 1;
+        let is_response = msg.get("method").is_none() && msg.get("id").is_some();
+        let event = SseEvent {
+            id: st.next_event,
+            data: text.into(),
+            last: is_response,
+        };
+        let method = msg.get("method").and_then(Value::as_str).unwrap_or("");
+        // Pick the POST stream this message belongs to, if any.
+        let target = if is_response {
+            msg.get("id").map(Value::to_string)
+        } else if method == "notifications/progress" {
+            let token = msg
+                .get("params")
+                .and_then(|p| p.get("progressToken"))
+                .map(token_key);
+            st.inflight
+                .iter()
+                .find(|(_, f)| f.progress_token.is_some() && f.progress_token == token)
+                .map(|(k, _)| k.clone())
+        } else if msg.get("id").is_some() {
+            // A server→client request rides on the newest request's stream when there is one.
+            st.order.last().cloned()
+        } else {
+            None
+        };
+        let to_post = target.and_then(|k| {
+            let f = st.inflight.get(&k)?;
+            Some((k, f.stream, f.tx.clone()))
+        });
+        let key = match &to_post {
+            Some((_, stream, _)) => StreamKey::Post(*stream),
+            None => StreamKey::Get,
+        };
+        remember(&mut st, key, &event);
+        match to_post {
+            Some((k, _, tx)) => {
+                let _ = tx.try_send(event);
+                if is_response {
+                    st.inflight.remove(&k);
+                    st.order.retain(|o| o != &k);
+                }
+            }
+            None => {
+                if let Some(get) = &st.get {
+                    let _ = get.try_send(event);
+                }
+            }
+        }
+    }
+}
+
+fn remember(st: &mut State, key: StreamKey, event: &SseEvent) {
+    st.window_bytes += event.data.len();
+    st.window.push_back((key, event.clone()));
+    while st.window.len() > RESUME_WINDOW_EVENTS || st.window_bytes > RESUME_WINDOW_BYTES {
+        match st.window.pop_front() {
+            Some((_, old)) => st.window_bytes -= old.data.len(),
+            None => break,
+        }
+    }
+}
+
+fn token_key(token: &Value) -> String {
+    match token {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// 32 random bytes as hex: visible ASCII, unguessable.
+fn new_session_id() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn pump(session: std::sync::Weak<HttpSession>, mut queue: OutboundReceiver) {
+    while let Some(item) = queue.recv().await {
+        let Some(session) = session.upgrade() else {
+            return;
+        };
+        match item {
+            Outgoing::Text(text) => session.route(text),
+            Outgoing::Ping => {}
+            Outgoing::Close { .. } => {
+                let mut st = session.state.lock();
+                st.ended = true;
+                st.get = None;
+                st.inflight.clear();
+                return;
+            }
+        }
+    }
+}
+
+/// Every live HTTP session of every server, by `Mcp-Session-Id`.
+#[derive(Clone, Default)]
+pub struct HttpSessions {
+    inner: Arc<Mutex<HashMap<String, Arc<HttpSession>>>>,
+}
+
+impl HttpSessions {
+    pub fn insert(&self, session: Arc<HttpSession>) {
+        self.inner.lock().insert(session.id.clone(), session);
+    }
+
+    /// The session with this id on this server, if it is still alive.
+    pub fn get(&self, id: &str, server: &str) -> Option<Arc<HttpSession>> {
+        let found = self.inner.lock().get(id).cloned()?;
+        if found.router.server() != server || found.ended() {
+            return None;
+        }
+        Some(found)
+    }
+
+    pub fn remove(&self, id: &str) -> Option<Arc<HttpSession>> {
+        self.inner.lock().remove(id)
+    }
+
+    /// Ends sessions nobody has used for `ttl`.
+    pub async fn sweep(&self, ttl: Duration) {
+        let stale: Vec<Arc<HttpSession>> = {
+            let mut map = self.inner.lock();
+            let ids: Vec<String> = map
+                .iter()
+                .filter(|(_, s)| s.ended() || s.idle_for() >= ttl)
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.iter().filter_map(|id| map.remove(id)).collect()
+        };
+        for s in stale {
+            s.end("idle for too long").await;
+        }
+    }
+}
