@@ -62,13 +62,14 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn check_protocol_header(headers: &HeaderMap) -> Result<(), Response> {
+/// A 400 for an `MCP-Protocol-Version` header naming a revision nobody here speaks.
+fn bad_protocol_header(headers: &HeaderMap) -> Option<Response> {
     match header_str(headers, PROTOCOL_HEADER) {
-        Some(v) if !SUPPORTED_REVISIONS.contains(&v) => Err(bad_request(format!(
+        Some(v) if !SUPPORTED_REVISIONS.contains(&v) => Some(bad_request(format!(
             "unsupported MCP-Protocol-Version `{v}`; supported: {}",
             SUPPORTED_REVISIONS.join(", ")
         ))),
-        _ => Ok(()),
+        _ => None,
     }
 }
 
@@ -82,7 +83,7 @@ pub async fn post(
     let Some(router) = bridge.router(server).cloned() else {
         return bridge.unknown_server(server);
     };
-    if let Err(resp) = check_protocol_header(&headers) {
+    if let Some(resp) = bad_protocol_header(&headers) {
         return resp;
     }
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
@@ -251,7 +252,7 @@ pub async fn get(bridge: &Bridge, server: &str, headers: HeaderMap) -> Response 
     if bridge.router(server).is_none() {
         return bridge.unknown_server(server);
     }
-    if let Err(resp) = check_protocol_header(&headers) {
+    if let Some(resp) = bad_protocol_header(&headers) {
         return resp;
     }
     let accepts_sse = header_str(&headers, header::ACCEPT.as_str())
