@@ -133,6 +133,7 @@ impl Host {
         tasks.push(tokio::spawn(crate::control::ctl_socket::serve(
             ctl_socket,
             engine.clone(),
+            token.clone().into(),
             shutdown.clone(),
         )));
         tracing::info!("API listening on http://{address}");

@@ -107,6 +107,13 @@ enum CtlCommand {
     Restart { name: String },
     /// Restart every server.
     RestartAll,
+    /// Print what to add to an AI client to use a server through bridgedock.
+    Config {
+        name: String,
+        /// claude-code, cursor, vscode or claude-desktop
+        #[arg(long, default_value = "claude-code")]
+        client: String,
+    },
     /// Show log lines (all servers, or one); `-f` keeps following.
     Logs {
         name: Option<String>,
@@ -252,6 +259,15 @@ async fn ctl(args: CtlArgs) -> Result<ExitCode> {
                     None => println!("{}", server_line(s)?),
                 }
             }
+        }
+        CtlCommand::Config { name, client } => {
+            let v = ctl_client::request(
+                &socket,
+                "client_config",
+                json!({ "name": name, "client": client }),
+            )
+            .await?;
+            println!("{}", v["text"].as_str().unwrap_or_default());
         }
         CtlCommand::Logs {
             name,

@@ -45,6 +45,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/logs", get(logs))
         .route("/api/servers/{name}/{action}", post(server_action))
         .route("/api/restart-all", post(restart_all))
+        .route("/api/servers/{name}/client-config", get(client_config))
         .route(
             "/mcp/{server}",
             get(mcp_get).post(mcp_post).delete(mcp_delete),
@@ -224,6 +225,24 @@ async fn mcp_delete(
     headers: axum::http::HeaderMap,
 ) -> Response {
     crate::bridge::http::delete(state.engine.bridge(), &server, headers).await
+}
+
+#[derive(Deserialize)]
+struct ClientConfigQuery {
+    client: Option<String>,
+}
+
+/// `GET /api/servers/{name}/client-config?client=claude-code|cursor|vscode|claude-desktop`
+async fn client_config(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    Query(q): Query<ClientConfigQuery>,
+) -> Response {
+    let params = json!({"name": name, "client": q.client});
+    match methods::client_config(&state.engine, &state.access.token, &params) {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => error(StatusCode::NOT_FOUND, e.message),
+    }
 }
 
 async fn restart_all(State(state): State<ApiState>) -> Response {

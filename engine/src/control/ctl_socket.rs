@@ -108,13 +108,18 @@ fn inherited_listener() -> io::Result<Option<UnixListener>> {
 }
 
 /// Accepts connections until `shutdown`; each connection is served on its own task.
-pub async fn serve(socket: CtlSocket, engine: Arc<Engine>, shutdown: CancellationToken) {
+pub async fn serve(
+    socket: CtlSocket,
+    engine: Arc<Engine>,
+    token: Arc<str>,
+    shutdown: CancellationToken,
+) {
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = socket.listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    tokio::spawn(connection(stream, engine.clone(), shutdown.clone()));
+                    tokio::spawn(connection(stream, engine.clone(), token.clone(), shutdown.clone()));
                 }
                 Err(e) => {
                     tracing::warn!("control socket accept failed: {e}");
@@ -126,7 +131,12 @@ pub async fn serve(socket: CtlSocket, engine: Arc<Engine>, shutdown: Cancellatio
     drop(socket);
 }
 
-async fn connection(stream: UnixStream, engine: Arc<Engine>, shutdown: CancellationToken) {
+async fn connection(
+    stream: UnixStream,
+    engine: Arc<Engine>,
+    token: Arc<str>,
+    shutdown: CancellationToken,
+) {
     let mut framed = Framed::new(stream, LinesCodec::new_with_max_length(MAX_CTL_LINE_BYTES));
     loop {
         let line = tokio::select! {
@@ -149,6 +159,13 @@ async fn connection(stream: UnixStream, engine: Arc<Engine>, shutdown: Cancellat
                 Ok(req) if req.method == "logs.follow" => {
                     follow_logs(&mut framed, &engine, req, &shutdown).await;
                     return;
+                }
+                Ok(req) if req.method == "client_config" => {
+                    let result = methods::client_config(&engine, &token, &req.params);
+                    req.id.map(|id| match result {
+                        Ok(v) => jsonrpc::response(id, v),
+                        Err(e) => jsonrpc::error_response(id, e),
+                    })
                 }
                 Ok(req) => {
                     let result = methods::call(&engine, &req.method, &req.params).await;

@@ -22,6 +22,7 @@ pub const METHODS: &[&str] = &[
     "restart_all",
     "logs",
     "logs.follow",
+    "client_config",
 ];
 
 #[derive(Debug, Deserialize, Default)]
@@ -74,6 +75,29 @@ pub fn parse_log_query(params: &Value) -> Result<LogQuery, RpcError> {
             )
         }),
     }
+}
+
+/// `client_config {name, client}`: what to paste into an AI client to reach `name`.
+pub fn client_config(engine: &Engine, token: &str, params: &Value) -> Result<Value, RpcError> {
+    let name = server_name("client_config", params)?;
+    engine.server(&name).map_err(control_error)?;
+    let client = params
+        .get("client")
+        .and_then(Value::as_str)
+        .unwrap_or("claude-code");
+    let address = engine.snapshot().bridge.address;
+    let text = super::client_setup::snippet(client, &name, &address, token).ok_or_else(|| {
+        RpcError::new(
+            INVALID_PARAMS,
+            format!(
+                "unknown client `{client}`; bridgedock can set up: {}",
+                super::client_setup::CLIENTS.join(", ")
+            ),
+        )
+    })?;
+    Ok(
+        json!({ "client": client, "server": name, "url": super::client_setup::http_url(&address, &name), "text": text }),
+    )
 }
 
 /// Answers every method except the streaming `logs.follow`, which the socket handles itself.

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod api;
+pub mod client_setup;
 pub mod ctl_client;
 #[cfg(unix)]
 pub mod ctl_socket;

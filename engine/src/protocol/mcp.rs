@@ -33,6 +33,22 @@ pub fn declared_revision(msg: &Map<String, Value>) -> Option<&str> {
     meta(msg)?.get(META_PROTOCOL_VERSION)?.as_str()
 }
 
+/// Removes the stateless revision's envelope (`io.modelcontextprotocol/*` keys) from a
+/// request's `_meta`, for a server that was initialized with the handshake: such servers may
+/// refuse the envelope. Other `_meta` keys (a progress token) stay.
+pub fn strip_stateless_envelope(msg: &mut Map<String, Value>) {
+    let Some(params) = msg.get_mut("params").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut) else {
+        return;
+    };
+    meta.retain(|k, _| !k.starts_with("io.modelcontextprotocol/"));
+    if meta.is_empty() {
+        params.remove("_meta");
+    }
+}
+
 /// `{name, version}` from an `initialize`'s clientInfo or a stateless request's `_meta`.
 pub fn client_info(msg: &Map<String, Value>) -> (Option<String>, Option<String>) {
     let params = msg.get("params");
@@ -45,4 +61,30 @@ pub fn client_info(msg: &Map<String, Value>) -> (Option<String>, Option<String>)
             .map(str::to_string)
     };
     (field("name"), field("version"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_envelope_goes_and_the_progress_token_stays() {
+        let mut m =
+            json!({"params": {"_meta": {META_PROTOCOL_VERSION: "2026-07-28", "progressToken": 3}}})
+                .as_object()
+                .unwrap()
+                .clone();
+        strip_stateless_envelope(&mut m);
+        assert_eq!(
+            Value::Object(m),
+            json!({"params": {"_meta": {"progressToken": 3}}})
+        );
+        let mut m = json!({"params": {"_meta": {META_CLIENT_CAPABILITIES: {}}, "name": "x"}})
+            .as_object()
+            .unwrap()
+            .clone();
+        strip_stateless_envelope(&mut m);
+        assert_eq!(Value::Object(m), json!({"params": {"name": "x"}}));
+    }
 }

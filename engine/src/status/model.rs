@@ -204,7 +204,12 @@ pub struct ClientSession {
     pub peer: String,
     pub client_name: Option<String>,
     pub client_version: Option<String>,
+    /// The revision the client speaks.
     pub protocol_version: Option<String>,
+    /// The revision the server speaks; when it differs from the client's, the bridge translates
+    /// (a 2026-07-28 client on a handshake-era server), or the client is mismatched.
+    #[serde(default)]
+    pub server_protocol_version: Option<String>,
     pub protocol_mismatch: bool,
     pub connected_at_ms: u64,
     pub last_activity_ms: u64,

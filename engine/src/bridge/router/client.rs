@@ -51,10 +51,19 @@ impl Router {
             }
             let (name, version) = mcp::client_info(&msg);
             self.identify(session, name, version);
+            let server_revision = self
+                .init_result
+                .as_ref()
+                .and_then(|r| r.get("protocolVersion"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
             if let Some(s) = self.sessions.get_mut(&session) {
                 s.modern = revision == STATELESS_REVISION;
-                if s.info.protocol_version.as_deref() != Some(revision.as_str()) {
+                if s.info.protocol_version.as_deref() != Some(revision.as_str())
+                    || s.info.server_protocol_version != server_revision
+                {
                     s.info.protocol_version = Some(revision);
+                    s.info.server_protocol_version = server_revision;
                     self.status.put_client(s.info.clone());
                 }
             }
@@ -137,6 +146,10 @@ impl Router {
             );
             self.reply_error(session, id, error);
             return;
+        }
+        // The server was initialized with the handshake: translate a stateless request.
+        if self.server_speaks_handshake() {
+            mcp::strip_stateless_envelope(&mut msg);
         }
         let bridge_id = self.next_bridge_id();
         let mut progress = None;
@@ -243,6 +256,7 @@ impl Router {
         let mismatch = requested.is_some() && requested != server_revision;
         if let Some(s) = self.sessions.get_mut(&session) {
             s.info.protocol_version = requested.clone().or(server_revision.clone());
+            s.info.server_protocol_version = server_revision.clone();
             s.info.protocol_mismatch = mismatch;
             self.status.put_client(s.info.clone());
         }
@@ -257,6 +271,14 @@ impl Router {
         }
         let reply = jsonrpc::response(id.clone(), result);
         self.deliver(session, &reply, Some(&id));
+    }
+
+    fn server_speaks_handshake(&self) -> bool {
+        self.init_result
+            .as_ref()
+            .and_then(|r| r.get("protocolVersion"))
+            .and_then(Value::as_str)
+            .is_some_and(|v| v != STATELESS_REVISION)
     }
 
     /// `server/discover` for a server that speaks the handshake revisions: built from its

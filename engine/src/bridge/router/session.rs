@@ -43,6 +43,7 @@ impl Session {
                 client_name: None,
                 client_version: None,
                 protocol_version: None,
+                server_protocol_version: None,
                 protocol_mismatch: false,
                 connected_at_ms: now,
                 last_activity_ms: now,
