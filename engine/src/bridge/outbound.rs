@@ -88,10 +88,20 @@ impl Outbound {
 impl OutboundReceiver {
     pub async fn recv(&mut self) -> Option<Outgoing> {
         let item = self.rx.recv().await?;
+        Some(self.taken(item))
+    }
+
+    /// The next item if one is waiting, without waiting: lets a writer batch a burst.
+    pub fn try_recv(&mut self) -> Option<Outgoing> {
+        let item = self.rx.try_recv().ok()?;
+        Some(self.taken(item))
+    }
+
+    fn taken(&self, item: Outgoing) -> Outgoing {
         if let Outgoing::Text(t) = &item {
             self.queued_bytes.fetch_sub(t.len(), Ordering::AcqRel);
         }
-        Some(item)
+        item
     }
 }
 

@@ -17,6 +17,8 @@ use crate::protocol::jsonrpc;
 /// Largest message a client may send.
 pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 pub const PING_INTERVAL: Duration = Duration::from_secs(15);
+/// Most frames written before a flush when a burst is queued.
+const WRITE_BATCH_FRAMES: usize = 64;
 /// Unanswered pings before the peer counts as gone.
 pub const MISSED_PONGS_LIMIT: u32 = 2;
 
@@ -73,16 +75,35 @@ pub async fn serve_client(
         return;
     };
     let writer = tokio::spawn(async move {
-        while let Some(item) = queue.recv().await {
-            let frame = match item {
-                Outgoing::Text(text) => Message::Text(text.into()),
-                Outgoing::Ping => Message::Ping(Vec::new().into()),
-                Outgoing::Close { code, reason } => {
-                    let _ = sink.send(close(code, &reason)).await;
-                    break;
+        // Everything already queued goes out in one flush: a burst costs one write, not many.
+        'outer: while let Some(mut item) = queue.recv().await {
+            let mut batched = 0;
+            loop {
+                let frame = match item {
+                    Outgoing::Text(text) => Message::Text(text.into()),
+                    Outgoing::Ping => Message::Ping(Vec::new().into()),
+                    Outgoing::Close { code, reason } => {
+                        let _ = sink.send(close(code, &reason)).await;
+                        break 'outer;
+                    }
+                };
+                if sink.feed(frame).await.is_err() {
+                    break 'outer;
                 }
-            };
-            if sink.send(frame).await.is_err() {
+                batched += 1;
+                match queue.try_recv() {
+                    Some(next) if batched < WRITE_BATCH_FRAMES => item = next,
+                    Some(next) => {
+                        if sink.flush().await.is_err() {
+                            break 'outer;
+                        }
+                        batched = 0;
+                        item = next;
+                    }
+                    None => break,
+                }
+            }
+            if sink.flush().await.is_err() {
                 break;
             }
         }

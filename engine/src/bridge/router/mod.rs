@@ -45,6 +45,11 @@ const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 const INBOX: usize = 4096;
 /// The same client back within this long counts as a reconnect.
 const RECONNECT_WINDOW: Duration = Duration::from_secs(60);
+/// Messages for a server whose stdin queue is full wait in the router; past this many bytes
+/// the router stops taking client messages (their sockets are not read: backpressure).
+const OVERFLOW_PAUSE_BYTES: usize = 4 * 1024 * 1024;
+/// Past this many bytes waiting, the server is not reading its input: requests are refused.
+const OVERFLOW_MAX_BYTES: usize = 64 * 1024 * 1024;
 /// Late answers to cancelled or timed-out requests are dropped quietly; remember this many.
 const CANCELLED_REMEMBERED: usize = 4096;
 
@@ -235,6 +240,9 @@ struct Router {
     server_requests: HashMap<String, ServerRequest>,
     server_request_ids: HashMap<String, String>,
     waiting: VecDeque<Waiting>,
+    /// Lines for the server's stdin that did not fit its queue yet, oldest first.
+    overflow: VecDeque<String>,
+    overflow_bytes: usize,
     next_id: u64,
     cancelled: VecDeque<u64>,
     cancelled_set: HashSet<u64>,
@@ -262,6 +270,8 @@ impl Router {
             server_requests: HashMap::new(),
             server_request_ids: HashMap::new(),
             waiting: VecDeque::new(),
+            overflow: VecDeque::new(),
+            overflow_bytes: 0,
             next_id: 0,
             cancelled: VecDeque::new(),
             cancelled_set: HashSet::new(),
@@ -280,13 +290,25 @@ impl Router {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let backlog = match (&self.link, self.overflow.is_empty()) {
+                (Some(l), false) => Some(l.to_server.clone()),
+                _ => None,
+            };
+            let room = async move {
+                match backlog {
+                    Some(tx) => tx.reserve_owned().await.ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            let accepting = self.overflow_bytes < OVERFLOW_PAUSE_BYTES;
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 event = link.recv() => match event {
                     Some(event) => self.on_link(event),
                     None => break,
                 },
-                msg = inbox.recv() => match msg {
+                Some(permit) = room => self.drain_overflow(permit),
+                msg = inbox.recv(), if accepting => match msg {
                     Some(msg) => self.on_client(msg),
                     None => break,
                 },
@@ -329,6 +351,8 @@ impl Router {
                 to_server,
                 ..
             } => {
+                self.overflow.clear();
+                self.overflow_bytes = 0;
                 self.link = Some(Link {
                     generation,
                     to_server,
@@ -540,22 +564,60 @@ impl Router {
         self.link.as_ref().is_some_and(|l| l.ready)
     }
 
-    /// Writes one message to the server's stdin without waiting.
+    /// Writes one message to the server's stdin without waiting: straight into its queue, or,
+    /// when that is full, into the router's overflow (kept in order, drained as room frees up).
     fn send_to_server(&mut self, value: &Value) -> Result<(), String> {
         let Some(link) = &self.link else {
             return Err(format!("server `{}` is not running", self.server));
         };
         let mut text = value.to_string();
         text.push('\n');
-        link.to_server.try_send(text).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => format!(
-                "server `{}` is not reading its input (its stdin queue is full); try again later",
-                self.server
-            ),
-            mpsc::error::TrySendError::Closed(_) => {
-                format!("server `{}` is not running", self.server)
+        if self.overflow.is_empty() {
+            match link.to_server.try_send(text) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::TrySendError::Full(t)) => text = t,
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    return Err(format!("server `{}` is not running", self.server));
+                }
             }
-        })
+        }
+        if self.overflow_bytes + text.len() > OVERFLOW_MAX_BYTES {
+            tracing::warn!(
+                server = %self.server,
+                "`{}` is not reading its input: {} MiB wait for it; refusing requests",
+                self.server,
+                OVERFLOW_MAX_BYTES / (1024 * 1024)
+            );
+            return Err(format!(
+                "server `{}` is not reading its input ({} MiB are waiting for it); try again later",
+                self.server,
+                OVERFLOW_MAX_BYTES / (1024 * 1024)
+            ));
+        }
+        self.overflow_bytes += text.len();
+        self.overflow.push_back(text);
+        Ok(())
+    }
+
+    /// Moves waiting lines into the server's stdin queue while it has room.
+    fn drain_overflow(&mut self, permit: mpsc::OwnedPermit<String>) {
+        let Some(first) = self.overflow.pop_front() else {
+            return;
+        };
+        self.overflow_bytes -= first.len();
+        let tx = permit.send(first);
+        while let Some(next) = self.overflow.pop_front() {
+            let len = next.len();
+            match tx.try_send(next) {
+                Ok(()) => self.overflow_bytes -= len,
+                Err(
+                    mpsc::error::TrySendError::Full(back) | mpsc::error::TrySendError::Closed(back),
+                ) => {
+                    self.overflow.push_front(back);
+                    break;
+                }
+            }
+        }
     }
 
     /// Sends the server `initialize` with the cached params (or bridgedock's own when no
