@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -396,6 +397,8 @@ def run_cell(target, bridge, clients, payload, window, args):
     res["wall_s"] = round(wall, 3)
     res["loadavg_before"] = la0
     res["loadavg_after"] = loadavg()
+    if target == "direct":
+        res["echo_cpu_s"] = res.get("direct_server_cpu_s")
     if bridge is not None:
         sampler.halt.set()
         sampler.join()
@@ -538,10 +541,29 @@ def derived(cells, rss, window, latency_window):
     clean = True
     for c in cells:
         if c["target"] == "bridgedock" and c["clients"] == 64:
-            clean = clean and c.get("lost", 1) == 0 and c.get("misrouted", 1) == 0 and c.get("unexpected", 1) == 0
+            clean = clean and c.get("all_reps_lost", 1) == 0 and c.get("all_reps_misrouted", 1) == 0
     out["targets"]["0 lost or misrouted at 64 clients (bridgedock)"] = clean
     out["rss_kb"] = rss
     return out
+
+
+def cpu_table(cells):
+    """CPU seconds each process used over a cell (warm-up, measurement and drain), and the
+    bridge's CPU per answer: where the time goes."""
+    lines = ["", "CPU seconds over each cell (warm-up + measured + drain; 2 cores = 2 s per second):", "",
+             "| target | clients | W | payload | bridge CPU s | echo server CPU s | loadgen CPU s | bridge CPU µs/answer |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in cells:
+        per = None
+        if r.get("bridge_cpu_s") is not None and r.get("answers_total"):
+            per = 1e6 * r["bridge_cpu_s"] / r["answers_total"]
+        lines.append("| %s | %d | %d | %s | %s | %s | %s | %s |" % (
+            r["target"], r["clients"], r["window"], fmt_payload(r["payload_bytes"]),
+            "—" if r.get("bridge_cpu_s") is None else "%.2f" % r["bridge_cpu_s"],
+            "—" if r.get("echo_cpu_s") is None else "%.2f" % r["echo_cpu_s"],
+            "—" if r.get("loadgen_cpu_s") is None else "%.2f" % r["loadgen_cpu_s"],
+            "—" if per is None else "%.1f" % per))
+    return "\n".join(lines)
 
 
 def fmt_derived(dv):
@@ -580,6 +602,9 @@ def main():
     ap.add_argument("--latency-window", type=int, default=1,
                     help="also run 1 client x 100 B at this window for unloaded latency (0: no)")
     ap.add_argument("--targets", default=",".join(TARGETS))
+    ap.add_argument("--reps", type=int, default=1,
+                    help="run the whole plan this many times; the table shows each cell's median by msgs/s")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, configs)")
     ap.add_argument("--out", default=None, help="JSON file (default bench/results/bridge-<date>.json)")
     ap.add_argument("--cleanup", action="store_true", help="only kill leftovers of BENCH_RUN_ID")
     args = ap.parse_args()
@@ -615,7 +640,7 @@ def main():
     log("machine: %s, %s cores, load average %s" % (info["cpu_model"], info["nproc"], info["loadavg_start"]))
     work = tempfile.mkdtemp(prefix="bridge-bench-")
     bridges = {}
-    cells = []
+    runs = []
     leftovers = {}
     try:
         if "bridgedock" in targets:
@@ -625,36 +650,61 @@ def main():
         for b in bridges.values():
             b.start()
             log("%s up (pid %d, echo pid %d): %s" % (b.name, b.p.pid, b.echo_pid, b.url.split("?")[0]))
-        for (c, p, w) in plan:
-            for t in targets:
-                r = run_cell(t, bridges.get(t), c, p, w, args)
-                cells.append(r)
-                log("%-12s clients=%-3d W=%-2d payload=%-6d %9s msgs/s  p50 %6s µs  p99 %7s µs  lost %s misrouted %s errors %s%s" % (
-                    t, c, w, p, fmt_int(r.get("msgs_per_s")), fmt_int(r.get("p50_us")), fmt_int(r.get("p99_us")),
-                    r.get("lost"), r.get("misrouted", 0) + r.get("unexpected", 0),
-                    fmt_int(r.get("errors", 0) + r.get("client_too_slow", 0)),
-                    "" if r.get("ok") else "  NOT OK: %s" % (r.get("error") or r.get("connection_errors"))))
+        for rep in range(args.reps):
+            for (c, p, w) in plan:
+                for t in targets:
+                    r = run_cell(t, bridges.get(t), c, p, w, args)
+                    r["rep"] = rep
+                    runs.append(r)
+                    log("%-12s clients=%-3d W=%-2d payload=%-6d %9s msgs/s  p50 %6s µs  p99 %7s µs  lost %s misrouted %s errors %s%s" % (
+                        t, c, w, p, fmt_int(r.get("msgs_per_s")), fmt_int(r.get("p50_us")), fmt_int(r.get("p99_us")),
+                        r.get("lost"), r.get("misrouted", 0) + r.get("unexpected", 0),
+                        fmt_int(r.get("errors", 0) + r.get("client_too_slow", 0)),
+                        "" if r.get("ok") else "  NOT OK: %s" % (r.get("error") or r.get("connection_errors"))))
         for name, b in bridges.items():
             leftovers[name] = b.stop()
+            with open(b.out_path, "rb") as f:
+                b.log = f.read()[-20000:].decode("utf-8", "replace")
     finally:
         cleanup()
     info["loadavg_end"] = loadavg()
+    if args.keep:
+        log("work directory kept: %s" % work)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+    # each cell's median run by msgs/s (with --reps 1: the one run)
+    cells = []
+    for (c, p, w) in plan:
+        for t in targets:
+            same = sorted((r for r in runs if (r["target"], r.get("clients", c), r.get("payload_bytes", p), r["window"]) == (t, c, p, w)),
+                          key=lambda r: r.get("msgs_per_s") or 0)
+            if same:
+                cells.append(dict(same[(len(same) - 1) // 2], reps=len(same)))
+    # lost/misrouted/errors must hold over every run, not just the median one
+    for cell in cells:
+        same = [r for r in runs if (r["target"], r.get("clients"), r.get("payload_bytes"), r["window"]) ==
+                (cell["target"], cell.get("clients"), cell.get("payload_bytes"), cell["window"])]
+        cell["all_reps_lost"] = sum(r.get("lost", 0) for r in same)
+        cell["all_reps_misrouted"] = sum(r.get("misrouted", 0) + r.get("unexpected", 0) for r in same)
 
     rss = {}
     for name in bridges:
-        under = [r for r in cells if r["target"] == name and r["clients"] == 64]
+        under = [r for r in runs if r["target"] == name and r["clients"] == 64]
         if under:
             rss[name] = {"max_vmrss_kb": max(r.get("bridge_vmrss_max_kb") or 0 for r in under),
                          "vmhwm_kb": max(r.get("bridge_vmhwm_kb") or 0 for r in under),
-                         "per_cell": {"W=%d %s" % (r["window"], fmt_payload(r["payload_bytes"])):
-                                      r.get("bridge_vmrss_max_kb") for r in under}}
+                         "per_cell": {}}
+            for r in under:
+                k = "W=%d %s" % (r["window"], fmt_payload(r["payload_bytes"]))
+                rss[name]["per_cell"][k] = max(rss[name]["per_cell"].get(k, 0), r.get("bridge_vmrss_max_kb") or 0)
     dv = derived(cells, rss, args.window, args.latency_window)
     result = {"machine": info, "run_id": RUN_ID,
               "settings": {"duration_s": args.duration, "warmup_s": args.warmup, "drain_s": args.drain,
                            "window": args.window, "extra_64_window": args.extra_64_window,
                            "latency_window": args.latency_window, "targets": targets,
                            "supergateway_flags": "--outputTransport ws --logLevel none"},
-              "cells": cells, "derived": dv, "leftover_processes": leftovers}
+              "cells": cells, "runs": runs if args.reps > 1 else None, "derived": dv, "leftover_processes": leftovers}
     out = args.out or os.path.join(ROOT, "bench", "results", "bridge-%s.json" % info["date"])
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
@@ -665,6 +715,7 @@ def main():
         " ".join("%.2f" % x for x in info["loadavg_start"]), " ".join("%.2f" % x for x in info["loadavg_end"])))
     print(table(cells))
     print(fmt_derived(dv))
+    print(cpu_table(cells))
     print("\nraw results: %s" % os.path.relpath(out, os.getcwd()))
     return 0
 

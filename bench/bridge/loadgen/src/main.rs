@@ -482,7 +482,7 @@ async fn run_ws(o: Arc<Opts>) -> (Stats, Timing) {
 // ---------------------------------------------------------------------------------------------
 // Direct pipes
 
-async fn run_direct(o: Arc<Opts>) -> Result<(Stats, Timing), BoxError> {
+async fn run_direct(o: Arc<Opts>) -> Result<(Stats, Timing, Option<f64>), BoxError> {
     let payload = "x".repeat(o.payload);
     let mut child = tokio::process::Command::new("sh")
         .arg("-c")
@@ -530,6 +530,8 @@ async fn run_direct(o: Arc<Opts>) -> Result<(Stats, Timing), BoxError> {
     let _ = tx.send(INITIALIZED.to_string());
 
     let mut clients: Vec<Client> = (0..o.clients).map(|i| Client::new(i, o.window)).collect();
+    let server_pid = child.id().map(|p| p.to_string()).unwrap_or_default();
+    let server_cpu0 = cpu_seconds(&server_pid);
     let t = Timing::new(Instant::now(), &o);
     let mut st = Stats::default();
     for _ in 0..o.window {
@@ -566,11 +568,15 @@ async fn run_direct(o: Arc<Opts>) -> Result<(Stats, Timing), BoxError> {
         }
     }
     st.lost += clients.iter().map(|c| c.outstanding.len() as u64).sum::<u64>();
+    let server_cpu = match (server_cpu0, cpu_seconds(&server_pid)) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
     drop(tx);
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
     let _ = child.kill().await;
-    Ok((st, t))
+    Ok((st, t, server_cpu))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -585,7 +591,12 @@ fn percentile(sorted: &[u32], p: f64) -> Option<u32> {
 
 /// User+system CPU seconds of this process so far.
 fn self_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_seconds("self")
+}
+
+/// User+system CPU seconds of a process so far (`pid`: a number or "self"; assumes 100 ticks/s).
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = stat.rsplit_once(')')?.1;
     let f: Vec<&str> = after.split_whitespace().collect();
     // fields after the command: state is index 0 => utime is field 14 overall => index 11
@@ -607,11 +618,12 @@ fn main() {
         if o.target == "direct" {
             run_direct(o.clone()).await
         } else {
-            Ok(run_ws(o.clone()).await)
+            let (st, t) = run_ws(o.clone()).await;
+            Ok((st, t, None))
         }
     });
     let cpu1 = self_cpu_seconds();
-    let (mut st, t) = match result {
+    let (mut st, t, server_cpu) = match result {
         Ok(r) => r,
         Err(e) => {
             println!("{}", json!({"ok": false, "error": e.to_string(), "label": o.label}));
@@ -653,6 +665,7 @@ fn main() {
         "connection_error_count": st.connection_errors.len(),
         "loadgen_cpu_s": match (cpu0, cpu1) { (Some(a), Some(b)) => Some(b - a), _ => None },
         "elapsed_s": elapsed,
+        "direct_server_cpu_s": server_cpu,
     });
     println!("{out}");
 }
