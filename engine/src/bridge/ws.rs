@@ -11,7 +11,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 
 use super::outbound::{Outbound, Outgoing};
-use super::router::RouterHandle;
+use super::router::{FastRequest, RouterHandle};
 use crate::protocol::jsonrpc;
 
 /// Largest message a client may send.
@@ -117,15 +117,22 @@ pub async fn serve_client(
         tokio::select! {
             frame = stream.next() => match frame {
                 None => break "closed".to_string(),
-                Some(Ok(Message::Text(text))) => match jsonrpc::parse_message(text.as_str()) {
-                    Ok(msg) => {
-                        if !router.message(session, msg).await {
-                            out.close(CLOSE_GOING_AWAY, "bridgedock is shutting down");
-                            break "shutdown".into();
-                        }
+                Some(Ok(Message::Text(text))) => {
+                    let delivered = match FastRequest::read(text.as_str()) {
+                        Some(request) => router.forward(session, request).await,
+                        None => match jsonrpc::parse_message(text.as_str()) {
+                            Ok(msg) => router.message(session, msg).await,
+                            Err((id, error)) => {
+                                out.force_send(jsonrpc::error_response(id, error).to_string());
+                                true
+                            }
+                        },
+                    };
+                    if !delivered {
+                        out.close(CLOSE_GOING_AWAY, "bridgedock is shutting down");
+                        break "shutdown".into();
                     }
-                    Err((id, error)) => out.force_send(jsonrpc::error_response(id, error).to_string()),
-                },
+                }
                 Some(Ok(Message::Binary(_))) => {
                     out.close(CLOSE_UNSUPPORTED, "binary frames are not supported: send each JSON-RPC message as a text frame");
                     break "sent a binary frame".into();

@@ -176,6 +176,51 @@ pub fn parse_message(text: &str) -> Result<Map<String, Value>, (Value, RpcError)
     Ok(obj)
 }
 
+/// A message's top-level fields, borrowed from its text and not parsed further: the fast path
+/// reads the envelope, swaps the id, and copies params or results through untouched.
+#[derive(Debug, serde::Deserialize)]
+pub struct RawEnvelope<'a> {
+    #[serde(borrow)]
+    pub jsonrpc: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    pub id: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    pub method: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    pub params: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    pub result: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    pub error: Option<&'a serde_json::value::RawValue>,
+}
+
+impl<'a> RawEnvelope<'a> {
+    /// None when the text is not a single JSON object with distinct top-level keys.
+    pub fn parse(text: &'a str) -> Option<Self> {
+        serde_json::from_str(text).ok()
+    }
+
+    pub fn is_v2(&self) -> bool {
+        self.jsonrpc.is_some_and(|v| v.get() == "\"2.0\"")
+    }
+
+    /// The method, when it is a plain string (no escapes).
+    pub fn method_str(&self) -> Option<&'a str> {
+        let raw = self.method?.get();
+        let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+        (!inner.is_empty() && !inner.contains('\\')).then_some(inner)
+    }
+
+    /// The id, when it is a string or a number.
+    pub fn id_value(&self) -> Option<Value> {
+        let raw = self.id?.get();
+        match raw.as_bytes().first()? {
+            b'"' | b'-' | b'0'..=b'9' => serde_json::from_str(raw).ok(),
+            _ => None,
+        }
+    }
+}
+
 pub fn response(id: Value, result: impl Serialize) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "result": result})
 }
@@ -255,6 +300,27 @@ mod tests {
         for (text, code) in cases {
             assert_eq!(parse_message(text).unwrap_err().1.code, code, "{text}");
         }
+    }
+
+    #[test]
+    fn the_raw_envelope_reads_only_the_top_level() {
+        let text =
+            r#"{"jsonrpc":"2.0","id":"a\"b","method":"tools/call","params":{"x":[1,{"y":2}]}}"#;
+        let env = RawEnvelope::parse(text).unwrap();
+        assert!(env.is_v2());
+        assert_eq!(env.method_str(), Some("tools/call"));
+        assert_eq!(env.id_value(), Some(json!("a\"b")));
+        assert_eq!(env.params.unwrap().get(), r#"{"x":[1,{"y":2}]}"#);
+        let big = RawEnvelope::parse(
+            r#"{"jsonrpc":"2.0","id":123456789012345678901234567890,"result":{}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            big.id_value().unwrap().to_string(),
+            "123456789012345678901234567890"
+        );
+        assert!(RawEnvelope::parse("[1]").is_none());
+        assert!(RawEnvelope::parse(r#"{"id":1,"id":2}"#).is_none());
     }
 
     #[test]

@@ -29,6 +29,79 @@ impl Router {
         }
     }
 
+    /// A plain request: when the server is ready, only its id is swapped; otherwise it takes
+    /// the full path (and waits like any other).
+    pub(super) fn client_fast_request(&mut self, session: u64, request: super::FastRequest) {
+        let Some(s) = self.sessions.get_mut(&session) else {
+            return;
+        };
+        s.info.messages_in += 1;
+        s.info.last_activity_ms = crate::status::now_ms();
+        s.dirty = true;
+        if !self.ready() {
+            self.client_request(session, request.into_message(), Instant::now());
+            return;
+        }
+        let super::FastRequest { id, method, params } = request;
+        let key = (session, id.to_string());
+        if self.by_client_id.contains_key(&key) {
+            let error = RpcError::new(
+                INVALID_REQUEST,
+                format!(
+                    "id {id} is already used by one of your requests still in flight; use a new id"
+                ),
+            );
+            self.reply_error(session, id, error);
+            return;
+        }
+        let bridge_id = self.next_bridge_id();
+        let line = match &params {
+            Some(p) => format!(
+                "{{\"jsonrpc\":\"2.0\",\"id\":{bridge_id},\"method\":\"{method}\",\"params\":{p}}}\n"
+            ),
+            None => format!("{{\"jsonrpc\":\"2.0\",\"id\":{bridge_id},\"method\":\"{method}\"}}\n"),
+        };
+        self.stats.request();
+        match self.send_line(line) {
+            Ok(()) => self.track(session, bridge_id, id, key, method, None),
+            Err(why) => {
+                self.stats.error();
+                self.reply_error(session, id, RpcError::new(SERVER_UNREACHABLE, why));
+            }
+        }
+    }
+
+    /// Remembers a request sent to the server, so its answer finds its way back.
+    fn track(
+        &mut self,
+        session: u64,
+        bridge_id: u64,
+        client_id: Value,
+        key: (u64, String),
+        method: String,
+        progress: Option<String>,
+    ) {
+        let now = Instant::now();
+        self.pending.insert(
+            bridge_id,
+            Pending {
+                kind: PendingKind::Client {
+                    session,
+                    client_id,
+                    method,
+                    progress,
+                },
+                sent_at: now,
+                deadline: now + self.opts.request_timeout,
+            },
+        );
+        self.by_client_id.insert(key, bridge_id);
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.pending += 1;
+            s.last_request = Some(now);
+        }
+    }
+
     pub(super) fn client_request(&mut self, session: u64, msg: Map<String, Value>, since: Instant) {
         let id = msg.get("id").cloned().unwrap_or(Value::Null);
         let method = msg
@@ -173,26 +246,8 @@ impl Router {
         msg.insert("id".into(), Value::from(bridge_id));
         match self.send_to_server(&Value::Object(msg)) {
             Ok(()) => {
-                let now = Instant::now();
-                self.pending.insert(
-                    bridge_id,
-                    Pending {
-                        kind: PendingKind::Client {
-                            session,
-                            client_id: id,
-                            method,
-                            progress,
-                        },
-                        sent_at: now,
-                        deadline: now + self.opts.request_timeout,
-                    },
-                );
-                self.by_client_id.insert(key, bridge_id);
                 self.stats.request();
-                if let Some(s) = self.sessions.get_mut(&session) {
-                    s.pending += 1;
-                    s.last_request = Some(now);
-                }
+                self.track(session, bridge_id, id, key, method, progress);
             }
             Err(why) => {
                 if let Some(t) = progress {

@@ -85,10 +85,73 @@ pub enum RouterMsg {
         session: u64,
         msg: Map<String, Value>,
     },
+    /// A plain request read by its envelope only (see [`FastRequest`]).
+    Forward {
+        session: u64,
+        request: FastRequest,
+    },
     Detach {
         session: u64,
         reason: String,
     },
+}
+
+/// A request with nothing for the router to rewrite but its id: no `_meta`, not a method the
+/// router handles itself. Its params travel as the client sent them, never parsed.
+#[derive(Debug)]
+pub struct FastRequest {
+    pub id: Value,
+    pub method: String,
+    pub params: Option<String>,
+}
+
+/// Methods the router must see whole (it answers, caches or tracks them).
+const ROUTER_METHODS: &[&str] = &[
+    "initialize",
+    "server/discover",
+    "resources/subscribe",
+    "resources/unsubscribe",
+];
+
+impl FastRequest {
+    /// Reads a frame's envelope; None means "take the full path" (including every error case).
+    pub fn read(text: &str) -> Option<FastRequest> {
+        let env = jsonrpc::RawEnvelope::parse(text)?;
+        if !env.is_v2() || env.result.is_some() || env.error.is_some() {
+            return None;
+        }
+        let method = env.method_str()?;
+        if ROUTER_METHODS.contains(&method) {
+            return None;
+        }
+        let id = env.id_value()?;
+        let params = match env.params {
+            None => None,
+            Some(p) => {
+                let raw = p.get();
+                if !(raw.starts_with('{') || raw.starts_with('[')) || raw.contains("\"_meta\"") {
+                    return None;
+                }
+                Some(raw.to_string())
+            }
+        };
+        Some(FastRequest {
+            id,
+            method: method.to_string(),
+            params,
+        })
+    }
+
+    fn into_message(self) -> Map<String, Value> {
+        let mut msg = Map::new();
+        msg.insert("jsonrpc".into(), Value::String("2.0".into()));
+        msg.insert("id".into(), self.id);
+        msg.insert("method".into(), Value::String(self.method));
+        if let Some(p) = self.params.and_then(|p| serde_json::from_str(&p).ok()) {
+            msg.insert("params".into(), p);
+        }
+        msg
+    }
 }
 
 /// What a connection holds to talk to its server's router.
@@ -122,6 +185,14 @@ impl RouterHandle {
             .await
             .ok()?;
         answer.await.ok()
+    }
+
+    /// Hands one plain request to the router; false when the router is gone.
+    pub async fn forward(&self, session: u64, request: FastRequest) -> bool {
+        self.tx
+            .send(RouterMsg::Forward { session, request })
+            .await
+            .is_ok()
     }
 
     /// Hands one validated message to the router; false when the router is gone.
@@ -340,6 +411,7 @@ impl Router {
                 let _ = reply.send(id);
             }
             RouterMsg::Message { session, msg } => self.client_message(session, msg),
+            RouterMsg::Forward { session, request } => self.client_fast_request(session, request),
             RouterMsg::Detach { session, reason } => self.detach(session, &reason),
         }
     }
@@ -567,11 +639,16 @@ impl Router {
     /// Writes one message to the server's stdin without waiting: straight into its queue, or,
     /// when that is full, into the router's overflow (kept in order, drained as room frees up).
     fn send_to_server(&mut self, value: &Value) -> Result<(), String> {
+        let mut text = value.to_string();
+        text.push('\n');
+        self.send_line(text)
+    }
+
+    /// Like [`Self::send_to_server`], for a line already serialized (ending with `\n`).
+    fn send_line(&mut self, mut text: String) -> Result<(), String> {
         let Some(link) = &self.link else {
             return Err(format!("server `{}` is not running", self.server));
         };
-        let mut text = value.to_string();
-        text.push('\n');
         if self.overflow.is_empty() {
             match link.to_server.try_send(text) {
                 Ok(()) => return Ok(()),

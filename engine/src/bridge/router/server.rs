@@ -4,14 +4,14 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{PendingKind, Router, ServerRequest};
+use super::{Pending, PendingKind, Router, ServerRequest};
 use crate::logs::{Level, Stream};
 use crate::protocol::jsonrpc::{self, BRIDGE_INTERNAL, RpcError};
 
 impl Router {
     pub(super) fn server_line(&mut self, line: &str) {
         let trimmed = line.trim();
-        if trimmed.is_empty() {
+        if trimmed.is_empty() || self.fast_answer(trimmed) {
             return;
         }
         let msg = match serde_json::from_str::<Value>(trimmed) {
@@ -35,6 +35,66 @@ impl Router {
             (Some(method), false) => self.server_notification(&method, msg),
             (None, _) => self.server_response(msg),
         }
+    }
+
+    /// An answer to a plain client request: the client's id goes in, the result or error is
+    /// copied through unparsed. False when the line needs the full path.
+    fn fast_answer(&mut self, line: &str) -> bool {
+        let Some(env) = jsonrpc::RawEnvelope::parse(line) else {
+            return false;
+        };
+        if env.method.is_some() || !env.is_v2() {
+            return false;
+        }
+        let (field, body) = match (env.result, env.error) {
+            (Some(r), None) => ("result", r),
+            (None, Some(e)) => ("error", e),
+            _ => return false,
+        };
+        let Some(bridge_id) = env.id.and_then(|i| i.get().parse::<u64>().ok()) else {
+            return false;
+        };
+        let Some(Pending {
+            kind: PendingKind::Client { session, .. },
+            ..
+        }) = self.pending.get(&bridge_id)
+        else {
+            return false;
+        };
+        if self.sessions.get(session).is_none_or(|s| s.modern) {
+            return false;
+        }
+        let Some(Pending {
+            kind:
+                PendingKind::Client {
+                    session,
+                    client_id,
+                    progress,
+                    ..
+                },
+            sent_at,
+            ..
+        }) = self.pending.remove(&bridge_id)
+        else {
+            return false;
+        };
+        self.by_client_id.remove(&(session, client_id.to_string()));
+        if let Some(t) = progress {
+            self.progress.remove(&t);
+        }
+        self.stats.answered(sent_at.elapsed());
+        if field == "error" {
+            self.stats.error();
+        }
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.pending = s.pending.saturating_sub(1);
+        }
+        let text = format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":{client_id},\"{field}\":{}}}",
+            body.get()
+        );
+        self.deliver_text(session, text, Some(&client_id));
+        true
     }
 
     fn server_response(&mut self, mut msg: Map<String, Value>) {

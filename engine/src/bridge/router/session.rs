@@ -68,11 +68,16 @@ impl Router {
     /// (`response_to` = the client's id) is replaced by a small error saying why, and anything
     /// else is dropped and counted.
     pub(super) fn deliver(&mut self, session: u64, msg: &Value, response_to: Option<&Value>) {
+        self.deliver_text(session, msg.to_string(), response_to);
+    }
+
+    /// [`Self::deliver`] for a message already serialized.
+    pub(super) fn deliver_text(&mut self, session: u64, text: String, response_to: Option<&Value>) {
         let Some(s) = self.sessions.get_mut(&session) else {
             return;
         };
         s.dirty = true;
-        match s.out.try_send(msg.to_string()) {
+        match s.out.try_send(text) {
             Ok(()) => s.info.messages_out += 1,
             Err(_) => {
                 s.full_since.get_or_insert_with(Instant::now);
