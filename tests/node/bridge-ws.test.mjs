@@ -2,29 +2,36 @@
 // real MCP servers (npm's server-everything, PyPI's mcp-server-time) through a real
 // bridgedockd, at ws://127.0.0.1:PORT/mcp/NAME?token=TOKEN.
 //
-// Env: BRIDGEDOCKD (the binary; default ~/.cache/bridgedock-target/debug/bridgedockd),
-//      BRIDGEDOCK_SERVERS_VENV (default ~/.cache/bridgedock/servers-venv),
-//      BRIDGEDOCK_KEEP_TMP=1 keeps the daemon's temp dir (config, state, logs) for a look.
+// The daemon and its helpers come from ./daemon.mjs (shared with bridge-http.test.mjs), which
+// also documents the environment variables (BRIDGEDOCKD, BRIDGEDOCK_SERVERS_VENV,
+// BRIDGEDOCK_KEEP_TMP).
 //
 // One daemon serves the whole file; the tests run in order (node:test runs a file's top-level
 // tests one after another), and the restart test comes after the ones that need a calm server.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { createRequire } from 'node:module';
-import { homedir, tmpdir } from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { promisify } from 'node:util';
 
 import { WebSocket as WsWebSocket } from 'ws';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { WebSocketClientTransport } from '@modelcontextprotocol/sdk/client/websocket.js';
+
+import {
+  LONG_TOOL,
+  SERVER_GONE,
+  ctl,
+  later,
+  pidAlive,
+  poll,
+  port,
+  serverStatus,
+  startDaemon,
+  status,
+  stopDaemon,
+  textOf,
+  token,
+} from './daemon.mjs';
 
 // The SDK's WebSocketClientTransport uses the global WebSocket, which Node 20 only has behind
 // --experimental-websocket. We always install the pinned `ws` package's WebSocket, with
@@ -42,84 +49,9 @@ globalThis.WebSocket = class WebSocket extends WsWebSocket {
   }
 };
 
-const execFileP = promisify(execFile);
-const require = createRequire(import.meta.url);
-
-const BIN =
-  process.env.BRIDGEDOCKD ||
-  path.join(homedir(), '.cache', 'bridgedock-target', 'debug', 'bridgedockd');
-const SERVERS_VENV =
-  process.env.BRIDGEDOCK_SERVERS_VENV || path.join(homedir(), '.cache', 'bridgedock', 'servers-venv');
-const TIME_SERVER = path.join(SERVERS_VENV, 'bin', 'mcp-server-time');
-const EVERYTHING = require.resolve('@modelcontextprotocol/server-everything/dist/index.js');
-const LONG_TOOL = 'trigger-long-running-operation';
-
-/** -32002: what the bridge answers for requests in flight when their server goes away. */
-const SERVER_GONE = -32002;
-
-let dir; // temp dir: config, state dir, config dir, daemon logs
-let daemon; // the bridgedockd child process
-let daemonExit; // promise of [code, signal]
-let port;
-let token;
 const openClients = new Set();
 
 // ---------------------------------------------------------------- helpers
-
-function toml(s) {
-  return JSON.stringify(s); // a JSON string is a valid TOML basic string
-}
-
-function daemonStderrTail(lines = 40) {
-  try {
-    return readFileSync(path.join(dir, 'daemon.stderr'), 'utf8').split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no daemon stderr)';
-  }
-}
-
-async function ctl(...args) {
-  const { stdout } = await execFileP(BIN, ['ctl', '--state-dir', path.join(dir, 'state'), ...args], {
-    timeout: 15_000,
-  });
-  return stdout;
-}
-
-async function status() {
-  return JSON.parse(await ctl('status', '--json'));
-}
-
-async function serverStatus(name) {
-  const s = (await status()).servers.find((x) => x.name === name);
-  assert.ok(s, `ctl status has no server named ${name}`);
-  return s;
-}
-
-/** Polls `check` (async, returns a truthy value when done) until it passes or time runs out. */
-async function poll(what, check, { timeoutMs = 10_000, intervalMs = 100 } = {}) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    last = await check();
-    if (last) return last;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
-
-/** Resolves to `value` after `ms`, without keeping the process alive (for Promise.race). */
-function later(ms, value) {
-  return new Promise((resolve) => setTimeout(resolve, ms, value).unref());
-}
-
-function pidAlive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return e.code === 'EPERM';
-  }
-}
 
 /**
  * An SDK Client connected through the bridge. `wire.sent` / `wire.received` record every
@@ -164,108 +96,15 @@ async function closeClient(client) {
   await client.close();
 }
 
-function textOf(result) {
-  return result.content.filter((c) => c.type === 'text').map((c) => c.text).join('\n');
-}
-
 // ---------------------------------------------------------------- daemon lifecycle
 
 before(async () => {
-  const t0 = performance.now();
-  assert.ok(existsSync(BIN), `bridgedockd not found at ${BIN}: build it (cargo build -p bridgedock-engine --bin bridgedockd) or set BRIDGEDOCKD`);
-  assert.ok(existsSync(TIME_SERVER), `mcp-server-time not found at ${TIME_SERVER}: run scripts/setup-test-deps or set BRIDGEDOCK_SERVERS_VENV`);
-
-  dir = await mkdtemp(path.join(tmpdir(), 'bridgedock-tsws-'));
-  const config = path.join(dir, 'config.toml');
-  await writeFile(
-    config,
-    [
-      '[servers.everything]',
-      `command = ${toml(process.execPath)}`,
-      `args = [${toml(EVERYTHING)}]`,
-      'restart = "always"',
-      '',
-      '[servers.time]',
-      `command = ${toml(TIME_SERVER)}`,
-      '',
-    ].join('\n'),
-  );
-
-  daemon = spawn(
-    BIN,
-    ['serve', '--port', '0', '--config', config, '--state-dir', path.join(dir, 'state'), '--config-dir', path.join(dir, 'cfg')],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  daemonExit = once(daemon, 'exit');
-  daemon.stderr.pipe(createWriteStream(path.join(dir, 'daemon.stderr')));
-  // Last resort if this process dies without running after(): never leave the daemon behind.
-  process.on('exit', () => {
-    if (daemon.exitCode === null && daemon.signalCode === null) daemon.kill('SIGKILL');
-  });
-
-  const lines = createInterface({ input: daemon.stdout });
-  port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`bridgedockd did not say where it listens within 20 s\n${daemonStderrTail()}`)), 20_000);
-    daemon.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`bridgedockd exited early (code ${code}, signal ${signal})\n${daemonStderrTail()}`));
-    });
-    lines.on('line', (line) => {
-      const m = /^bridgedockd: API listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-  });
-  lines.on('line', () => {}); // keep draining stdout
-  token = (await readFile(path.join(dir, 'cfg', 'token'), 'utf8')).trim();
-  assert.match(token, /^\S+$/);
-
-  await poll('both servers running', async () => {
-    const s = await status();
-    return ['everything', 'time'].every((n) => s.servers.find((x) => x.name === n)?.state === 'running');
-  }, { timeoutMs: 20_000 });
-  console.log(`# bridgedockd up on port ${port}, servers running, in ${(performance.now() - t0).toFixed(0)} ms`);
+  await startDaemon({ prefix: 'bridgedock-tsws-' });
 });
 
 after(async () => {
-  const t0 = performance.now();
   for (const client of openClients) await client.close().catch(() => {});
-  if (!daemon) return;
-  let serverPids = [];
-  try {
-    serverPids = (await status()).servers.map((s) => s.pid).filter(Boolean);
-  } catch {
-    // the daemon may already be gone; its exit status is checked below
-  }
-  const problems = [];
-  if (daemon.exitCode === null && daemon.signalCode === null) {
-    daemon.kill('SIGTERM');
-    if ((await Promise.race([daemonExit, later(15_000, 'timeout')])) === 'timeout') {
-      daemon.kill('SIGKILL');
-      await daemonExit;
-      problems.push('bridgedockd did not exit within 15 s of SIGTERM (killed it with SIGKILL)');
-    }
-  }
-  const [code, signal] = await daemonExit;
-  if (code !== 0) problems.push(`bridgedockd exited with code ${code}, signal ${signal} (expected code 0 after SIGTERM)`);
-  // Its servers must go with it.
-  const deadline = Date.now() + 5_000;
-  while (serverPids.some(pidAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  const left = serverPids.filter(pidAlive);
-  for (const pid of left) {
-    process.kill(pid, 'SIGKILL');
-    problems.push(`server process ${pid} outlived bridgedockd (killed it)`);
-  }
-  if (problems.length) {
-    console.error(daemonStderrTail());
-    if (!process.env.BRIDGEDOCK_KEEP_TMP) await rm(dir, { recursive: true, force: true });
-    throw new Error(problems.join('; '));
-  }
-  console.log(`# bridgedockd and its servers stopped in ${(performance.now() - t0).toFixed(0)} ms`);
-  if (process.env.BRIDGEDOCK_KEEP_TMP) console.log(`# kept ${dir}`);
-  else await rm(dir, { recursive: true, force: true });
+  await stopDaemon();
 });
 
 // ---------------------------------------------------------------- tests
