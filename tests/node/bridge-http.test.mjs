@@ -491,7 +491,7 @@ test('raw: 2026-07-28 requests need no session — tools/list, tools/call, serve
 
 test(
   'raw: 2026-07-28 unsupported version is HTTP 400 with UnsupportedProtocolVersionError, also when the header names it',
-  { todo: 'bridge bug: 200 for -32022; a matching unsupported MCP-Protocol-Version header pre-empts it with -32600 and no data.supported' },
+  {},
   async () => {
     // The 2026-07-28 Streamable HTTP transport: "If the server does not implement the requested
     // protocol version ... it MUST respond with 400 Bad Request and an
@@ -541,7 +541,7 @@ test('raw: a 2026-07-28 request with a progressToken gets an SSE answer, and lea
 
 test(
   'raw: 2026-07-28 MCP-Protocol-Version header that does not match _meta is 400 HeaderMismatch (-32020)',
-  { todo: 'bridge bug: the mismatch is not checked; the request is served with 200' },
+  {},
   async () => {
     const r = await rawPost(
       'everything',
@@ -556,7 +556,7 @@ test(
 
 test(
   'raw: 2026-07-28 unknown method is 404 with -32601',
-  { todo: 'bridge bug: answered with HTTP 200 (the -32601 error itself is right)' },
+  {},
   async () => {
     const r = await rawPost(
       'everything',

@@ -83,9 +83,6 @@ pub async fn post(
     let Some(router) = bridge.router(server).cloned() else {
         return bridge.unknown_server(server);
     };
-    if let Some(resp) = bad_protocol_header(&headers) {
-        return resp;
-    }
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(_) => {
@@ -119,6 +116,40 @@ pub async fn post(
         .map(str::to_string);
     let id = msg.get("id").cloned();
     let is_request = method.is_some() && id.is_some();
+    // The stateless revision states its version twice (header and `_meta`): both must agree and
+    // be supported, and a refusal lists what is (so the client can fall back).
+    if let Some(revision) = mcp::declared_revision(&msg) {
+        if let Some(header) = header_str(&headers, PROTOCOL_HEADER)
+            && header != revision
+        {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                id.unwrap_or(Value::Null),
+                RpcError::new(
+                    mcp::HEADER_MISMATCH,
+                    format!(
+                        "MCP-Protocol-Version header `{header}` does not match `_meta` `{revision}`"
+                    ),
+                ),
+            );
+        }
+        if !SUPPORTED_REVISIONS.contains(&revision) {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                id.unwrap_or(Value::Null),
+                RpcError {
+                    code: mcp::UNSUPPORTED_PROTOCOL_VERSION,
+                    message: format!(
+                        "unsupported protocol version \"{revision}\"; supported: {}",
+                        SUPPORTED_REVISIONS.join(", ")
+                    ),
+                    data: Some(json!({"supported": SUPPORTED_REVISIONS, "requested": revision})),
+                },
+            );
+        }
+    } else if let Some(resp) = bad_protocol_header(&headers) {
+        return resp;
+    }
 
     let (session, ephemeral, new) = if method.as_deref() == Some("initialize") && is_request {
         match HttpSession::open(router, peer).await {
@@ -174,8 +205,12 @@ pub async fn post(
         );
     };
     if first.last {
-        // Answered at once: plain JSON.
+        // Answered at once: plain JSON. A stateless request's refusals also say so in the
+        // HTTP status, as that revision asks.
         let mut resp = Response::new(Body::from(first.data.to_string()));
+        if ephemeral {
+            *resp.status_mut() = stateless_status(&first.data);
+        }
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -230,6 +265,19 @@ pub async fn post(
         resp.headers_mut().insert(SESSION_HEADER, v);
     }
     resp
+}
+
+/// The HTTP status of a stateless request's answer: an unknown method is 404, a refused
+/// revision 400, anything else 200 (its JSON-RPC error, if any, is in the body).
+fn stateless_status(answer: &str) -> StatusCode {
+    let code = serde_json::from_str::<Value>(answer)
+        .ok()
+        .and_then(|v| v.get("error")?.get("code")?.as_i64());
+    match code {
+        Some(jsonrpc::METHOD_NOT_FOUND) => StatusCode::NOT_FOUND,
+        Some(mcp::UNSUPPORTED_PROTOCOL_VERSION | mcp::HEADER_MISMATCH) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    }
 }
 
 fn to_sse(event: &SseEvent) -> Event {

@@ -22,6 +22,8 @@ pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabi
 
 /// The request asked for a protocol revision the server side does not support.
 pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+/// The `MCP-Protocol-Version` header and the request's `_meta` disagree.
+pub const HEADER_MISMATCH: i64 = -32020;
 
 /// `params._meta` of a message, if any.
 pub fn meta(msg: &Map<String, Value>) -> Option<&Map<String, Value>> {
