@@ -132,6 +132,27 @@ async fn ctl_shows_status_restarts_stops_and_follows_logs() {
         logs.contains("restarting `alpha` on request"),
         "bridge lines join the log: {logs}"
     );
+
+    // What to paste into an AI client, token included.
+    let claude = d.ctl_ok(&["config", "alpha"]);
+    assert_eq!(
+        claude.trim(),
+        format!(
+            "claude mcp add --transport http alpha http://{}/mcp/alpha --header \"Authorization: Bearer {}\"",
+            d.addr, d.token
+        )
+    );
+    let cursor = d.ctl_ok(&["config", "alpha", "--client", "cursor"]);
+    let json_part: serde_json::Value =
+        serde_json::from_str(cursor.split_once('\n').unwrap().1).unwrap();
+    assert_eq!(
+        json_part["mcpServers"]["alpha"]["url"],
+        format!("http://{}/mcp/alpha", d.addr)
+    );
+    let bad = d.ctl(&["config", "alpha", "--client", "emacs"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains(
+        "unknown client `emacs`; bridgedock can set up: claude-code, cursor, vscode, claude-desktop"
+    ));
 }
 
 #[tokio::test]
