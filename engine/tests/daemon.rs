@@ -259,6 +259,23 @@ async fn the_api_needs_the_token_refuses_foreign_origins_and_streams_events() {
         assert_eq!(code, 403, "origin {origin}");
         assert!(body.contains("is not allowed"), "{body}");
     }
+    // DNS rebinding: a page whose name now points at 127.0.0.1 still says who it is in Host.
+    let (code, body) = http(
+        a,
+        "GET",
+        "/api/status",
+        &[auth[0], ("Host", "evil.example:7455")],
+    )
+    .await;
+    assert_eq!(code, 403);
+    assert!(
+        body.contains("host `evil.example:7455` is not allowed"),
+        "{body}"
+    );
+    assert!(
+        body.contains("\"jsonrpc\":\"2.0\""),
+        "a JSON-RPC error body: {body}"
+    );
     let own = format!("http://{a}");
     let (code, _) = http(
         a,

@@ -11,10 +11,14 @@ use super::token;
 pub struct Access {
     pub token: String,
     pub allowed_origins: Vec<String>,
+    /// Host names a request may address (the port is not checked): loopback names, plus the
+    /// configured address when it is not loopback. Anything else is a DNS-rebinding attempt.
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, PartialEq)]
 pub enum Denied {
+    Host(String),
     Origin(String),
     NoToken,
     BadToken,
@@ -23,13 +27,16 @@ pub enum Denied {
 impl Denied {
     pub fn status(&self) -> StatusCode {
         match self {
-            Denied::Origin(_) => StatusCode::FORBIDDEN,
+            Denied::Host(_) | Denied::Origin(_) => StatusCode::FORBIDDEN,
             Denied::NoToken | Denied::BadToken => StatusCode::UNAUTHORIZED,
         }
     }
 
     pub fn message(&self) -> String {
         match self {
+            Denied::Host(h) => format!(
+                "host `{h}` is not allowed: bridgedock answers requests addressed to 127.0.0.1 or localhost only"
+            ),
             Denied::Origin(o) => format!(
                 "origin `{o}` is not allowed: the bridgedock API only answers its own dock (open the URL bridgedockd printed)"
             ),
@@ -54,9 +61,39 @@ impl Access {
         if !allowed_origins.contains(&own) {
             allowed_origins.push(own);
         }
+        let mut allowed_hosts: Vec<String> = ["127.0.0.1", "localhost", "[::1]"]
+            .iter()
+            .map(|h| h.to_string())
+            .collect();
+        if !allowed_hosts.iter().any(|h| h == host) {
+            allowed_hosts.push(host.to_string());
+        }
         Access {
             token,
             allowed_origins,
+            allowed_hosts,
+        }
+    }
+
+    /// The `Host` header must name this machine's loopback (or the configured address): a page
+    /// on `evil.example` that rebinds its name to 127.0.0.1 still sends `Host: evil.example`.
+    pub fn check_host(&self, headers: &HeaderMap) -> Result<(), Denied> {
+        let Some(host) = headers.get("host") else {
+            return Ok(());
+        };
+        let host = host.to_str().unwrap_or("(not text)");
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        };
+        if self
+            .allowed_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(name))
+        {
+            Ok(())
+        } else {
+            Err(Denied::Host(host.to_string()))
         }
     }
 

@@ -79,16 +79,33 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 async fn check_origin(State(state): State<ApiState>, req: Request, next: Next) -> Response {
-    match state.access.check_origin(req.headers()) {
+    let checked = state
+        .access
+        .check_host(req.headers())
+        .and_then(|()| state.access.check_origin(req.headers()));
+    match checked {
         Ok(()) => next.run(req).await,
-        Err(denied) => error(denied.status(), denied.message()),
+        Err(denied) => refusal(denied),
     }
+}
+
+/// A refused request gets a JSON-RPC error body: MCP clients read it as one, and the dock
+/// reads its `error.message` like any other API error.
+fn refusal(denied: super::access::Denied) -> Response {
+    let body = crate::protocol::jsonrpc::error_response(
+        serde_json::Value::Null,
+        crate::protocol::jsonrpc::RpcError::new(
+            crate::protocol::jsonrpc::BRIDGE_INTERNAL,
+            denied.message(),
+        ),
+    );
+    (denied.status(), axum::Json(body)).into_response()
 }
 
 async fn require_token(State(state): State<ApiState>, req: Request, next: Next) -> Response {
     match state.access.check_token(req.headers(), req.uri().query()) {
         Ok(()) => next.run(req).await,
-        Err(denied) => error(denied.status(), denied.message()),
+        Err(denied) => refusal(denied),
     }
 }
 

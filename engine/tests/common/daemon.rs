@@ -164,17 +164,46 @@ impl Drop for Daemon {
 /// A raw HTTP/1.1 request; returns the status code and the body.
 pub async fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n"
-    );
+    let mut req = format!("{method} {path} HTTP/1.1\r\nContent-Length: 0\r\n");
+    let given = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+    if !given("host") {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
+    if !given("connection") {
+        req.push_str("Connection: close\r\n");
+    }
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
     stream.write_all(req.as_bytes()).await.unwrap();
+    // Read the head, then exactly Content-Length bytes: a kept-alive connection never ends.
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8_lossy(&raw).to_string();
+    let mut buf = [0u8; 8192];
+    let text = loop {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("an HTTP answer within 10 s")
+            .unwrap();
+        raw.extend_from_slice(&buf[..n]);
+        let so_far = String::from_utf8_lossy(&raw).to_string();
+        if let Some((head, body)) = so_far.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())
+                        .flatten()
+                })
+                .unwrap_or(0);
+            if body.len() >= length || n == 0 {
+                break so_far;
+            }
+        } else if n == 0 {
+            break so_far;
+        }
+    };
     let code = text
         .split_whitespace()
         .nth(1)
