@@ -32,6 +32,29 @@ fn stable_config(dir: &Path, names: &[&str]) -> std::path::PathBuf {
     write(dir, "config.toml", &toml)
 }
 
+/// A config running the forking fixture, which writes "PARENT CHILD" pids to `pids_file`.
+fn forker_config(dir: &Path, pids_file: &Path) -> std::path::PathBuf {
+    write(
+        dir,
+        "config.toml",
+        &format!(
+            "[servers.forker]\ncommand = \"python3\"\nargs = [{:?}]\nenv = {{ FORKER_PIDS_FILE = {:?} }}\n",
+            fixture("forker.py"),
+            pids_file.display().to_string()
+        ),
+    )
+}
+
+/// The forker's two pids, once it has written them.
+fn forker_pids(pids_file: &Path) -> Option<(u32, u32)> {
+    let t = std::fs::read_to_string(pids_file).ok()?;
+    let v: Vec<u32> = t
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    (v.len() == 2).then(|| (v[0], v[1]))
+}
+
 fn running_pid(d: &Daemon, name: &str) -> Option<u64> {
     let s = d.server(name);
     (s["state"] == "running")
@@ -359,23 +382,10 @@ async fn the_api_needs_the_token_refuses_foreign_origins_and_streams_events() {
 async fn sigterm_stops_every_server_flushes_logs_removes_the_socket_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
     let pids_file = dir.path().join("pids");
-    let cfg = write(
-        dir.path(),
-        "config.toml",
-        &format!(
-            "[servers.forker]\ncommand = \"python3\"\nargs = [{:?}]\nenv = {{ FORKER_PIDS_FILE = {:?} }}\n",
-            fixture("forker.py"),
-            pids_file.display().to_string()
-        ),
-    );
+    let cfg = forker_config(dir.path(), &pids_file);
     let d = Daemon::start(dir.path(), Some(&cfg));
     let (parent, child) = eventually(Duration::from_secs(10), "forker pids", || {
-        let t = std::fs::read_to_string(&pids_file).ok()?;
-        let v: Vec<u32> = t
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect();
-        (v.len() == 2).then(|| (v[0], v[1]))
+        forker_pids(&pids_file)
     })
     .await;
     let state_dir = d.state_dir.clone();
@@ -405,27 +415,12 @@ async fn sigterm_stops_every_server_flushes_logs_removes_the_socket_and_exits_ze
 async fn orphans_of_a_sigkilled_daemon_are_reaped_and_reported_at_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
     let pids_file = dir.path().join("pids");
-    let cfg = write(
-        dir.path(),
-        "config.toml",
-        &format!(
-            "[servers.forker]\ncommand = \"python3\"\nargs = [{:?}]\nenv = {{ FORKER_PIDS_FILE = {:?} }}\n",
-            fixture("forker.py"),
-            pids_file.display().to_string()
-        ),
-    );
+    let cfg = forker_config(dir.path(), &pids_file);
     // An unrelated process that must never be touched.
     let mut bystander = Command::new("sleep").arg("60").spawn().unwrap();
 
     let d = Daemon::start(dir.path(), Some(&cfg));
-    let read_pids = || {
-        let t = std::fs::read_to_string(&pids_file).ok()?;
-        let v: Vec<u32> = t
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect();
-        (v.len() == 2).then(|| (v[0], v[1]))
-    };
+    let read_pids = || forker_pids(&pids_file);
     let (parent, child) = eventually(Duration::from_secs(10), "forker pids", read_pids).await;
     d.signal(Signal::SIGKILL);
     let (code, _) = d.wait(Duration::from_secs(5));

@@ -4,13 +4,10 @@
 
 pub mod daemon;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bridgedock_engine::config::{
-    BridgeConfig, Config, ConfigSource, RestartPolicy, ServerConfig, Transport,
-};
+use bridgedock_engine::config::{BridgeConfig, Config, ConfigSource, ServerConfig};
 use bridgedock_engine::logs::LogHub;
 use bridgedock_engine::status::{ServerState, ServerStatus};
 use bridgedock_engine::supervisor::RestartTuning;
@@ -32,20 +29,11 @@ pub fn fixture(name: &str) -> String {
 }
 
 pub fn python(script: &str, args: &[&str]) -> ServerConfig {
-    let mut all = vec![fixture(script)];
-    all.extend(args.iter().map(|a| a.to_string()));
-    ServerConfig {
-        command: "python3".into(),
-        args: all,
-        env: BTreeMap::new(),
-        cwd: None,
-        transport: Transport::Stdio,
-        version: None,
-        restart: RestartPolicy::OnFailure,
-        autostart: true,
-        stop_grace: Duration::from_secs(5),
-        request_timeout: Duration::from_secs(60),
-    }
+    let mut spec = ServerConfig::new("python3");
+    spec.args = std::iter::once(fixture(script))
+        .chain(args.iter().map(|a| a.to_string()))
+        .collect();
+    spec
 }
 
 pub fn config(servers: Vec<(&str, ServerConfig)>) -> Config {

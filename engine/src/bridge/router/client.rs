@@ -43,17 +43,9 @@ impl Router {
             return;
         }
         let super::FastRequest { id, method, params } = request;
-        let key = (session, id.to_string());
-        if self.by_client_id.contains_key(&key) {
-            let error = RpcError::new(
-                INVALID_REQUEST,
-                format!(
-                    "id {id} is already used by one of your requests still in flight; use a new id"
-                ),
-            );
-            self.reply_error(session, id, error);
+        let Some(key) = self.claim_id(session, &id) else {
             return;
-        }
+        };
         let bridge_id = self.next_bridge_id();
         let line = match &params {
             Some(p) => format!(
@@ -69,6 +61,23 @@ impl Router {
                 self.reply_error(session, id, RpcError::new(SERVER_UNREACHABLE, why));
             }
         }
+    }
+
+    /// The routing key of a new request; None (after telling the client) when the client
+    /// still has a request with this id in flight.
+    fn claim_id(&mut self, session: u64, id: &Value) -> Option<(u64, String)> {
+        let key = (session, id.to_string());
+        if !self.by_client_id.contains_key(&key) {
+            return Some(key);
+        }
+        let error = RpcError::new(
+            INVALID_REQUEST,
+            format!(
+                "id {id} is already used by one of your requests still in flight; use a new id"
+            ),
+        );
+        self.reply_error(session, id.clone(), error);
+        None
     }
 
     /// Remembers a request sent to the server, so its answer finds its way back.
@@ -209,17 +218,9 @@ impl Router {
         method: String,
         mut msg: Map<String, Value>,
     ) {
-        let key = (session, id.to_string());
-        if self.by_client_id.contains_key(&key) {
-            let error = RpcError::new(
-                INVALID_REQUEST,
-                format!(
-                    "id {id} is already used by one of your requests still in flight; use a new id"
-                ),
-            );
-            self.reply_error(session, id, error);
+        let Some(key) = self.claim_id(session, &id) else {
             return;
-        }
+        };
         // The server was initialized with the handshake: translate a stateless request.
         if self.server_speaks_handshake() {
             mcp::strip_stateless_envelope(&mut msg);
@@ -368,14 +369,10 @@ impl Router {
                     kind: PendingKind::Client { progress, .. },
                     ..
                 }) = self.pending.remove(&bridge_id)
-                    && let Some(t) = progress
                 {
-                    self.progress.remove(&t);
+                    self.forget_request(session, request, progress.as_deref());
                 }
                 self.remember_cancelled(bridge_id);
-                if let Some(s) = self.sessions.get_mut(&session) {
-                    s.pending = s.pending.saturating_sub(1);
-                }
                 let mut forwarded = msg;
                 if let Some(params) = forwarded.get_mut("params").and_then(Value::as_object_mut) {
                     params.insert("requestId".into(), Value::from(bridge_id));

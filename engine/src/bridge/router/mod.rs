@@ -525,20 +525,13 @@ impl Router {
                     method,
                     progress,
                 } => {
-                    self.by_client_id.remove(&(session, client_id.to_string()));
-                    if let Some(t) = progress {
-                        self.progress.remove(&t);
-                    }
+                    self.forget_request(session, &client_id, progress.as_deref());
                     self.stats.error();
                     let _ = self.send_to_server(&json!({
                         "jsonrpc": "2.0",
                         "method": "notifications/cancelled",
                         "params": {"requestId": id, "reason": format!("timed out after {timeout} (bridgedock)")},
                     }));
-                    if let Some(s) = self.sessions.get_mut(&session) {
-                        s.pending = s.pending.saturating_sub(1);
-                        s.dirty = true;
-                    }
                     self.reply_error(
                         session,
                         client_id,
@@ -615,6 +608,19 @@ impl Router {
                 crate::status::format_duration_ms(waited.as_millis() as u64)
             ),
         )
+    }
+
+    /// A client request is finished (answered, failed, cancelled or timed out): forget how
+    /// its answer and progress were routed.
+    fn forget_request(&mut self, session: u64, client_id: &Value, progress: Option<&str>) {
+        self.by_client_id.remove(&(session, client_id.to_string()));
+        if let Some(t) = progress {
+            self.progress.remove(t);
+        }
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.pending = s.pending.saturating_sub(1);
+            s.dirty = true;
+        }
     }
 
     fn remember_cancelled(&mut self, id: u64) {

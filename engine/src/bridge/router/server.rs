@@ -78,16 +78,10 @@ impl Router {
         else {
             return false;
         };
-        self.by_client_id.remove(&(session, client_id.to_string()));
-        if let Some(t) = progress {
-            self.progress.remove(&t);
-        }
+        self.forget_request(session, &client_id, progress.as_deref());
         self.stats.answered(sent_at.elapsed());
         if field == "error" {
             self.stats.error();
-        }
-        if let Some(s) = self.sessions.get_mut(&session) {
-            s.pending = s.pending.saturating_sub(1);
         }
         let text = format!(
             "{{\"jsonrpc\":\"2.0\",\"id\":{client_id},\"{field}\":{}}}",
@@ -130,20 +124,13 @@ impl Router {
                 progress,
                 ..
             } => {
-                self.by_client_id.remove(&(session, client_id.to_string()));
-                if let Some(t) = progress {
-                    self.progress.remove(&t);
-                }
+                self.forget_request(session, &client_id, progress.as_deref());
                 self.stats.answered(pending.sent_at.elapsed());
                 if msg.contains_key("error") {
                     self.stats.error();
                 }
-                let modern = match self.sessions.get_mut(&session) {
-                    Some(s) => {
-                        s.pending = s.pending.saturating_sub(1);
-                        s.modern
-                    }
-                    None => return,
+                let Some(modern) = self.sessions.get(&session).map(|s| s.modern) else {
+                    return;
                 };
                 msg.insert("id".into(), client_id.clone());
                 // Stateless-revision clients expect every result to say it is complete.
