@@ -13,7 +13,9 @@ use std::sync::Arc;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::{UnixListener, UnixStream};
-use tokio_util::codec::{Framed, LinesCodec, LinesCodecError};
+use tokio_util::codec::Framed;
+
+use super::ctl_lines::{CtlLine, CtlLines};
 use tokio_util::sync::CancellationToken;
 
 use super::methods;
@@ -137,7 +139,7 @@ async fn connection(
     token: Arc<str>,
     shutdown: CancellationToken,
 ) {
-    let mut framed = Framed::new(stream, LinesCodec::new_with_max_length(MAX_CTL_LINE_BYTES));
+    let mut framed = Framed::new(stream, line_codec());
     loop {
         let line = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -145,35 +147,44 @@ async fn connection(
         };
         let reply = match line {
             None => return,
-            Some(Err(LinesCodecError::MaxLineLengthExceeded)) => Some(jsonrpc::error_response(
+            Some(Ok(CtlLine::TooLong)) => Some(jsonrpc::error_response(
                 Value::Null,
                 RpcError::new(
                     INVALID_REQUEST,
                     format!("request line longer than {MAX_CTL_LINE_BYTES} bytes; it was skipped"),
                 ),
             )),
-            Some(Err(LinesCodecError::Io(_))) => return,
-            Some(Ok(line)) if line.trim().is_empty() => None,
-            Some(Ok(line)) => match jsonrpc::parse_request(&line) {
-                Err((id, err)) => Some(jsonrpc::error_response(id, err)),
-                Ok(req) if req.method == "logs.follow" => {
-                    follow_logs(&mut framed, &engine, req, &shutdown).await;
-                    return;
-                }
-                Ok(req) if req.method == "client_config" => {
-                    let result = methods::client_config(&engine, &token, &req.params);
-                    req.id.map(|id| match result {
-                        Ok(v) => jsonrpc::response(id, v),
-                        Err(e) => jsonrpc::error_response(id, e),
-                    })
-                }
-                Ok(req) => {
-                    let result = methods::call(&engine, &req.method, &req.params).await;
-                    req.id.map(|id| match result {
-                        Ok(v) => jsonrpc::response(id, v),
-                        Err(e) => jsonrpc::error_response(id, e),
-                    })
-                }
+            Some(Err(_)) => return,
+            Some(Ok(CtlLine::Line(bytes))) => match std::str::from_utf8(&bytes) {
+                Err(_) => Some(jsonrpc::error_response(
+                    Value::Null,
+                    RpcError::new(
+                        jsonrpc::PARSE_ERROR,
+                        "parse error: the line is not UTF-8; send JSON-RPC as UTF-8 text, one message per line",
+                    ),
+                )),
+                Ok(line) if line.trim().is_empty() => None,
+                Ok(line) => match jsonrpc::parse_request(line) {
+                    Err((id, err)) => Some(jsonrpc::error_response(id, err)),
+                    Ok(req) if req.method == "logs.follow" => {
+                        follow_logs(&mut framed, &engine, req, &shutdown).await;
+                        return;
+                    }
+                    Ok(req) if req.method == "client_config" => {
+                        let result = methods::client_config(&engine, &token, &req.params);
+                        req.id.map(|id| match result {
+                            Ok(v) => jsonrpc::response(id, v),
+                            Err(e) => jsonrpc::error_response(id, e),
+                        })
+                    }
+                    Ok(req) => {
+                        let result = methods::call(&engine, &req.method, &req.params).await;
+                        req.id.map(|id| match result {
+                            Ok(v) => jsonrpc::response(id, v),
+                            Err(e) => jsonrpc::error_response(id, e),
+                        })
+                    }
+                },
             },
         };
         if let Some(reply) = reply
@@ -184,10 +195,16 @@ async fn connection(
     }
 }
 
+/// Newline-separated lines as bytes, so a line that is not UTF-8 can be answered rather than
+/// ending the connection; over-long lines are skipped up to the next newline.
+fn line_codec() -> CtlLines {
+    CtlLines::new(MAX_CTL_LINE_BYTES)
+}
+
 /// Streams log lines as `log` notifications until the client hangs up. The reply to the
 /// request comes first, carrying the backlog, so nothing between the two is lost.
 async fn follow_logs(
-    framed: &mut Framed<UnixStream, LinesCodec>,
+    framed: &mut Framed<UnixStream, CtlLines>,
     engine: &Engine,
     req: jsonrpc::Request,
     shutdown: &CancellationToken,

@@ -7,6 +7,8 @@ pub mod api;
 pub mod client_setup;
 pub mod ctl_client;
 #[cfg(unix)]
+mod ctl_lines;
+#[cfg(unix)]
 pub mod ctl_socket;
 pub mod events;
 pub mod methods;
