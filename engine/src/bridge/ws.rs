@@ -25,6 +25,7 @@ pub const MISSED_PONGS_LIMIT: u32 = 2;
 pub const CLOSE_NORMAL: u16 = 1000;
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 pub const CLOSE_UNSUPPORTED: u16 = 1003;
+pub const CLOSE_INVALID_PAYLOAD: u16 = 1007;
 pub const CLOSE_TOO_BIG: u16 = 1009;
 pub const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 
@@ -142,6 +143,10 @@ pub async fn serve_client(
                 Some(Ok(Message::Close(_))) => break "closed".into(),
                 Some(Err(e)) => {
                     let text = e.to_string();
+                    if text.to_ascii_lowercase().contains("utf-8") {
+                        out.close(CLOSE_INVALID_PAYLOAD, "text frames must be valid UTF-8");
+                        break "sent a text frame that is not UTF-8".into();
+                    }
                     if text.contains("too long") || text.contains("Space limit") || text.contains("capacity") {
                         out.close(CLOSE_TOO_BIG, format!("message too big: the limit is {} MiB per message", MAX_FRAME_BYTES / (1024 * 1024)));
                         break "sent a message over the size limit".into();
