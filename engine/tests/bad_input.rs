@@ -322,7 +322,7 @@ async fn bad_input_of_every_kind_gets_its_error_and_nothing_else_breaks() {
     };
     let big = vec![b'{'; 5 * 1024 * 1024];
     let deep_body = deep("[", 10_000);
-    let http_cases: Vec<(&str, &str, &str, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+    let http_cases: Vec<HttpCase> = vec![
         (
             "POST not JSON",
             "POST",
