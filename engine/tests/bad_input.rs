@@ -19,6 +19,17 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, O
 
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/demo/demo_server.py");
 
+/// (case, method, path, headers, body, expected status, expected text in the answer).
+type HttpCase<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    Vec<(&'a str, &'a str)>,
+    Vec<u8>,
+    u16,
+    &'a str,
+);
+
 fn config(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("config.toml");
     std::fs::write(
