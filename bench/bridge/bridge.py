@@ -17,6 +17,16 @@ the bridge process and of the echo server is measured over the cell.
 
 Every process it starts gets BRIDGEDOCK_BENCH_CHILD=<run id> in its environment; cleanup()
 kills whatever still carries that mark, so nothing survives a failure.
+
+--suite http (bench/bridge/run-http) compares MCP Streamable HTTP instead (issue #5): each
+client is its own MCP session over W keep-alive HTTP/1.1 connections (one POST in flight on
+each), same echo server, targets:
+
+  bridgedock-http             bridgedockd, POST http://127.0.0.1:PORT/mcp/echo (Bearer token);
+  bridgedock-ws               the same bridgedockd (same echo child), WebSocket as above;
+  supergateway-http           supergateway 4.0.0 `--outputTransport streamableHttp`, default
+                              (stateless) mode: it spawns a new echo server for every POST;
+  supergateway-http-stateful  the same with --stateful: one echo server per session.
 """
 
 import argparse
@@ -45,6 +55,11 @@ LOADGEN = os.environ.get("LOADGEN", "")
 TICK = os.sysconf("SC_CLK_TCK")
 
 TARGETS = ["direct", "bridgedock", "supergateway"]
+TARGETS_HTTP = ["bridgedock-http", "bridgedock-ws", "supergateway-http", "supergateway-http-stateful"]
+# which daemon serves each target
+BRIDGE_OF = {"bridgedock": "bridgedock", "supergateway": "supergateway",
+             "bridgedock-http": "bridgedock", "bridgedock-ws": "bridgedock",
+             "supergateway-http": "supergateway-http", "supergateway-http-stateful": "supergateway-http-stateful"}
 STARTED = []  # Popen objects of daemons we started
 STOPPING = False
 
@@ -81,6 +96,14 @@ def cpu_seconds(pid):
     if not f:
         return None
     return (int(f[11]) + int(f[12])) / TICK
+
+
+def children_cpu_seconds(pid):
+    """CPU time of pid's children that have exited and been waited for (cutime + cstime)."""
+    f = stat_fields(pid)
+    if not f:
+        return None
+    return (int(f[13]) + int(f[14])) / TICK
 
 
 def children(pid):
@@ -269,6 +292,7 @@ class Bridgedock:
         with open(os.path.join(self.work, "cfg", "token")) as f:
             self.token = f.read().strip()
         self.url = "ws://127.0.0.1:%d/mcp/echo?token=%s" % (self.port, self.token)
+        self.http_url = "http://127.0.0.1:%d/mcp/echo" % self.port
         self.echo_pid = wait_for(lambda: self.echo_child(), 15, what="the echo server under bridgedockd")
 
     def echo_child(self):
@@ -290,9 +314,15 @@ class Bridgedock:
 
 class Supergateway:
     name = "supergateway"
+    # --outputTransport and what follows it; the URL path; whether one echo server lives as
+    # long as the gateway (ws) or they come and go (streamableHttp: per request or per session)
+    transport = ["--outputTransport", "ws"]
+    path = "/message"
+    scheme = "ws"
+    persistent_echo = True
 
     def __init__(self, work):
-        self.work = os.path.join(work, "supergateway")
+        self.work = os.path.join(work, self.name)
         os.makedirs(self.work)
         self.out_path = os.path.join(self.work, "stdout.log")
         self.p = None
@@ -304,8 +334,8 @@ class Supergateway:
         # so that the pid measured is supergateway's node process itself. --logLevel none:
         # its default (info) logs every message, which would only slow it down further.
         self.p = subprocess.Popen(
-            ["node", SUPERGATEWAY_JS, "--stdio", "node %s" % ECHO, "--outputTransport", "ws",
-             "--port", str(self.port), "--logLevel", "none"],
+            ["node", SUPERGATEWAY_JS, "--stdio", "node %s" % ECHO] + self.transport +
+            ["--port", str(self.port), "--logLevel", "none"],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_env(),
             cwd=HERE)
         STARTED.append(self.p)
@@ -316,8 +346,11 @@ class Supergateway:
             return port_open(self.port)
 
         wait_for(up, 20, what="supergateway to listen")
-        self.url = "ws://127.0.0.1:%d/message" % self.port
-        self.echo_pid = wait_for(lambda: self.echo_child(), 15, what="the echo server under supergateway")
+        self.url = "%s://127.0.0.1:%d%s" % (self.scheme, self.port, self.path)
+        self.http_url = self.url
+        self.echo_pid = None
+        if self.persistent_echo:
+            self.echo_pid = wait_for(lambda: self.echo_child(), 15, what="the echo server under supergateway")
 
     def echo_child(self):
         # supergateway spawns the command through a shell: look one level further down
@@ -337,7 +370,33 @@ class Supergateway:
             return ""
 
     def stop(self):
-        return stop_daemon(self.p, "supergateway")
+        return stop_daemon(self.p, self.name)
+
+    def settle(self, timeout=15):
+        """Waits until no echo server is left under the gateway (the stateless mode keeps a
+        child up to 5 s after a notification), so that the next cell does not share the CPU
+        with them. Returns the seconds waited and how many were still there at the end."""
+        if self.persistent_echo:
+            return 0.0, 0
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout and descendants(self.p.pid):
+            time.sleep(0.05)
+        return round(time.monotonic() - t0, 2), len(descendants(self.p.pid))
+
+
+class SupergatewayHttp(Supergateway):
+    """supergateway in its default Streamable HTTP mode (stateless: a child per POST)."""
+    name = "supergateway-http"
+    transport = ["--outputTransport", "streamableHttp", "--streamableHttpPath", "/mcp"]
+    path = "/mcp"
+    scheme = "http"
+    persistent_echo = False
+
+
+class SupergatewayHttpStateful(SupergatewayHttp):
+    """supergateway --stateful: one child per session, ended by DELETE."""
+    name = "supergateway-http-stateful"
+    transport = SupergatewayHttp.transport + ["--stateful"]
 
 
 # ---------------------------------------------------------------- one cell
@@ -345,39 +404,60 @@ class Supergateway:
 class Sampler(threading.Thread):
     """Samples VmRSS of one pid every 50 ms until stopped."""
 
-    def __init__(self, pid):
+    def __init__(self, pid, tree=False):
         super().__init__(daemon=True)
         self.pid = pid
         self.max_kb = 0
         self.samples = 0
+        # with tree: also the sum over the pid and all its descendants, every 4th sample
+        self.tree = tree
+        self.tree_max_kb = 0
+        self.tree_max_procs = 0
         self.halt = threading.Event()
 
     def run(self):
+        n = 0
         while not self.halt.is_set():
             kb = status_kb(self.pid, "VmRSS")
             if kb:
                 self.max_kb = max(self.max_kb, kb)
                 self.samples += 1
+            if self.tree and n % 4 == 0:
+                procs = [self.pid] + descendants(self.pid)
+                total = sum(status_kb(q, "VmRSS") or 0 for q in procs)
+                self.tree_max_kb = max(self.tree_max_kb, total)
+                self.tree_max_procs = max(self.tree_max_procs, len(procs))
+            n += 1
             self.halt.wait(0.05)
 
 
 def run_cell(target, bridge, clients, payload, window, args):
+    drain = args.drain
+    if target == "supergateway-http":
+        # requests in flight at the end each wait for a node process to start: slow, not lost
+        drain = max(drain, args.spawn_drain)
     cmd = [LOADGEN, "--clients", str(clients), "--payload", str(payload), "--window", str(window),
-           "--warmup", str(args.warmup), "--duration", str(args.duration), "--drain", str(args.drain),
+           "--warmup", str(args.warmup), "--duration", str(args.duration), "--drain", str(drain),
            "--label", "%s c=%d p=%d w=%d" % (target, clients, payload, window)]
     if target == "direct":
         cmd += ["--target", "direct", "--cmd", "node %s" % ECHO]
+    elif target in ("bridgedock-http", "supergateway-http", "supergateway-http-stateful"):
+        cmd += ["--target", "http", "--url", bridge.http_url]
+        if isinstance(bridge, Bridgedock):
+            cmd += ["--header", "Authorization: Bearer %s" % bridge.token]
     else:
         cmd += ["--target", "ws", "--url", bridge.url]
     sampler = None
     cpu0 = {}
     if bridge is not None:
-        sampler = Sampler(bridge.p.pid)
+        sampler = Sampler(bridge.p.pid, tree=args.suite == "http")
         sampler.start()
-        cpu0 = {"bridge": cpu_seconds(bridge.p.pid), "echo": cpu_seconds(bridge.echo_pid)}
+        cpu0 = {"bridge": cpu_seconds(bridge.p.pid),
+                "echo": cpu_seconds(bridge.echo_pid) if bridge.echo_pid else None,
+                "children": children_cpu_seconds(bridge.p.pid)}
     la0 = loadavg()
     t0 = time.monotonic()
-    timeout = args.warmup + args.duration + args.drain + 40
+    timeout = args.warmup + args.duration + drain + 40
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=child_env())
         stdout, stderr, rc = proc.stdout, proc.stderr, proc.returncode
@@ -394,6 +474,8 @@ def run_cell(target, bridge, clients, payload, window, args):
         res["loadgen_stderr"] = stderr[-2000:]
     res["target"] = target
     res["window"] = window
+    res.setdefault("clients", clients)
+    res.setdefault("payload_bytes", payload)
     res["wall_s"] = round(wall, 3)
     res["loadavg_before"] = la0
     res["loadavg_after"] = loadavg()
@@ -406,8 +488,17 @@ def run_cell(target, bridge, clients, payload, window, args):
         res["bridge_vmrss_max_kb"] = sampler.max_kb
         res["bridge_vmrss_samples"] = sampler.samples
         res["bridge_vmhwm_kb"] = status_kb(bridge.p.pid, "VmHWM")
+        if sampler.tree:
+            res["bridge_tree_vmrss_max_kb"] = sampler.tree_max_kb
+            res["bridge_tree_max_procs"] = sampler.tree_max_procs
+        if hasattr(bridge, "settle"):
+            res["settle_s"], res["echo_children_left"] = bridge.settle()
         c_bridge = cpu_seconds(bridge.p.pid)
-        c_echo = cpu_seconds(bridge.echo_pid)
+        c_echo = cpu_seconds(bridge.echo_pid) if bridge.echo_pid else None
+        c_children = children_cpu_seconds(bridge.p.pid)
+        if c_children is not None and cpu0["children"] is not None:
+            # echo servers that came and went during the cell (supergateway streamableHttp)
+            res["exited_children_cpu_s"] = round(c_children - cpu0["children"], 2)
         res["bridge_cpu_s"] = round(c_bridge - cpu0["bridge"], 2) if c_bridge is not None and cpu0["bridge"] is not None else None
         res["echo_cpu_s"] = round(c_echo - cpu0["echo"], 2) if c_echo is not None and cpu0["echo"] is not None else None
         if bridge.p.poll() is not None:
@@ -471,10 +562,14 @@ def fmt_payload(p):
     return "%d KiB" % (p // 1024) if p >= 1024 and p % 1024 == 0 else "%d B" % p
 
 
-def table(cells):
-    lines = ["| target | clients | W | payload | msgs/s | p50 µs | p99 µs | lost/misrouted | errors (rejected) |",
+def table(cells, errors_head="errors (rejected)"):
+    lines = ["| target | clients | W | payload | msgs/s | p50 µs | p99 µs | lost/misrouted | %s |" % errors_head,
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in cells:
+        if r.get("skipped"):
+            lines.append("| %s | %d | %d | %s | skipped: %s | | | | |" % (
+                r["target"], r["clients"], r["window"], fmt_payload(r["payload_bytes"]), r["skipped"]))
+            continue
         if not r.get("answers_total") and not r.get("ok", True) and "msgs_per_s" not in r:
             lines.append("| %s | %d | %d | %s | failed: %s | | | | |" % (
                 r["target"], r["clients"], r["window"], fmt_payload(r["payload_bytes"]),
@@ -547,6 +642,43 @@ def derived(cells, rss, window, latency_window):
     return out
 
 
+def http_derived(cells):
+    """Suite http: bridgedock HTTP against bridgedock WS and against supergateway HTTP."""
+    rows = []
+    for c in cells:
+        if c["target"] != "bridgedock-http":
+            continue
+        key = (c["clients"], c["payload_bytes"], c["window"])
+        row = {"clients": key[0], "payload_bytes": key[1], "window": key[2], "bridgedock-http": c.get("msgs_per_s")}
+        for other in ("bridgedock-ws", "supergateway-http", "supergateway-http-stateful"):
+            o = find(cells, other, *[key[0], key[1], key[2]])
+            row[other] = o.get("msgs_per_s") if o else None
+            row["vs_" + other] = (c.get("msgs_per_s") or 0) / row[other] if row[other] else None
+        rows.append(row)
+    return rows
+
+
+def fmt_http_derived(rows, rss):
+    lines = ["", "| clients | W | payload | bridgedock HTTP / WS | bridgedock HTTP / supergateway HTTP | … / supergateway --stateful |",
+             "|---:|---:|---:|---:|---:|---:|"]
+
+    def ratio(x, pct=False):
+        if x is None:
+            return "—"
+        return "%.0f %%" % (100 * x) if pct else ("%.0f×" % x if x >= 10 else "%.1f×" % x)
+
+    for r in rows:
+        lines.append("| %d | %d | %s | %s | %s | %s |" % (
+            r["clients"], r["window"], fmt_payload(r["payload_bytes"]), ratio(r["vs_bridgedock-ws"], True),
+            ratio(r["vs_supergateway-http"]), ratio(r["vs_supergateway-http-stateful"])))
+    lines += ["", "| daemon | max VmRSS of the daemon | max VmRSS of the daemon + its children | most processes at once |",
+              "|---|---:|---:|---:|"]
+    for name, v in rss.items():
+        lines.append("| %s | %s KiB | %s KiB | %s |" % (name, fmt_int(v["max_vmrss_kb"]), fmt_int(v.get("tree_max_kb")),
+                                                  v.get("tree_max_procs", "—")))
+    return "\n".join(lines)
+
+
 def cpu_table(cells):
     """CPU seconds each process used over a cell (warm-up, measurement and drain), and the
     bridge's CPU per answer: where the time goes."""
@@ -554,6 +686,11 @@ def cpu_table(cells):
              "| target | clients | W | payload | bridge CPU s | echo server CPU s | loadgen CPU s | bridge CPU µs/answer |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in cells:
+        if r.get("skipped"):
+            continue
+        if r.get("echo_cpu_s") is None and r.get("exited_children_cpu_s"):
+            # echo servers spawned and gone within the cell (supergateway streamableHttp)
+            r = dict(r, echo_cpu_s=r["exited_children_cpu_s"])
         per = None
         if r.get("bridge_cpu_s") is not None and r.get("answers_total"):
             per = 1e6 * r["bridge_cpu_s"] / r["answers_total"]
@@ -591,17 +728,29 @@ def fmt_derived(dv):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--suite", choices=["ws", "http"], default="ws",
+                    help="ws: issue #4 (direct / bridgedock / supergateway over WebSocket); "
+                         "http: issue #5 (Streamable HTTP; bench/bridge/run-http)")
+    ap.add_argument("--windows", default="1,8", help="suite http: the W values (default 1,8)")
+    ap.add_argument("--spawn-drain", type=float, default=30.0,
+                    help="suite http: drain seconds for supergateway-http, which starts a node "
+                         "process per request (default 30)")
+    ap.add_argument("--max-spawns", type=int, default=128,
+                    help="suite http: skip supergateway-http cells with more than this many "
+                         "requests in flight (clients x W), each of which is a node process "
+                         "(default 128; 0: no limit)")
     ap.add_argument("--duration", type=float, default=5.0, help="measured seconds per cell (default 5)")
     ap.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before (default 1)")
     ap.add_argument("--drain", type=float, default=10.0, help="seconds to wait for answers after (default 10)")
     ap.add_argument("--window", type=int, default=32, help="requests in flight per client (default 32)")
-    ap.add_argument("--clients", default="1,16,64")
+    ap.add_argument("--clients", default=None, help="default 1,16,64 (suite http too)")
     ap.add_argument("--payloads", default="100,16384")
     ap.add_argument("--extra-64-window", type=int, default=8,
                     help="also run 64 clients at this window (0: no)")
     ap.add_argument("--latency-window", type=int, default=1,
                     help="also run 1 client x 100 B at this window for unloaded latency (0: no)")
-    ap.add_argument("--targets", default=",".join(TARGETS))
+    ap.add_argument("--targets", default=None,
+                    help="default %s (suite http: %s)" % (",".join(TARGETS), ",".join(TARGETS_HTTP)))
     ap.add_argument("--reps", type=int, default=1,
                     help="run the whole plan this many times; the table shows each cell's median by msgs/s")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, configs)")
@@ -614,14 +763,22 @@ def main():
     for path, what in ((BRIDGEDOCKD, "BRIDGEDOCKD"), (LOADGEN, "LOADGEN")):
         if not path or not os.access(path, os.X_OK):
             sys.exit("bridge.py: %s must name an executable (run bench/bridge/run)" % what)
-    targets = [t for t in args.targets.split(",") if t]
-    clients = [int(x) for x in args.clients.split(",")]
+    http = args.suite == "http"
+    targets = [t for t in (args.targets or ",".join(TARGETS_HTTP if http else TARGETS)).split(",") if t]
+    for t in targets:
+        if t not in (TARGETS_HTTP if http else TARGETS):
+            sys.exit("bridge.py: unknown target %r for suite %s" % (t, args.suite))
+    clients = [int(x) for x in (args.clients or "1,16,64").split(",")]
     payloads = [int(x) for x in args.payloads.split(",")]
-    plan = [(c, p, args.window) for c in clients for p in payloads]
-    if args.extra_64_window and args.extra_64_window != args.window:
-        plan += [(64, p, args.extra_64_window) for p in payloads]
-    if args.latency_window:
-        plan.append((1, 100, args.latency_window))
+    if http:
+        windows = [int(x) for x in args.windows.split(",")]
+        plan = [(c, p, w) for c in clients for w in windows for p in payloads]
+    else:
+        plan = [(c, p, args.window) for c in clients for p in payloads]
+        if args.extra_64_window and args.extra_64_window != args.window:
+            plan += [(64, p, args.extra_64_window) for p in payloads]
+        if args.latency_window:
+            plan.append((1, 100, args.latency_window))
 
     def on_signal(signum, _frame):
         global STOPPING
@@ -642,18 +799,28 @@ def main():
     bridges = {}
     runs = []
     leftovers = {}
+    warnings = {}
     try:
-        if "bridgedock" in targets:
-            bridges["bridgedock"] = Bridgedock(work)
-        if "supergateway" in targets:
-            bridges["supergateway"] = Supergateway(work)
+        kinds = {"bridgedock": Bridgedock, "supergateway": Supergateway,
+                 "supergateway-http": SupergatewayHttp, "supergateway-http-stateful": SupergatewayHttpStateful}
+        for t in targets:
+            name = BRIDGE_OF.get(t)
+            if name and name not in bridges:
+                bridges[name] = kinds[name](work)
         for b in bridges.values():
             b.start()
-            log("%s up (pid %d, echo pid %d): %s" % (b.name, b.p.pid, b.echo_pid, b.url.split("?")[0]))
+            log("%s up (pid %d, echo pid %s): %s" % (b.name, b.p.pid, b.echo_pid or "per request/session",
+                                                    b.url.split("?")[0]))
         for rep in range(args.reps):
             for (c, p, w) in plan:
                 for t in targets:
-                    r = run_cell(t, bridges.get(t), c, p, w, args)
+                    if t == "supergateway-http" and args.max_spawns and c * w > args.max_spawns:
+                        why = "%d node processes at once (--max-spawns %d)" % (c * w, args.max_spawns)
+                        runs.append({"target": t, "clients": c, "payload_bytes": p, "window": w, "rep": rep,
+                                     "skipped": why})
+                        log("%-12s clients=%-3d W=%-2d payload=%-6d skipped: %s" % (t, c, w, p, why))
+                        continue
+                    r = run_cell(t, bridges.get(BRIDGE_OF.get(t)), c, p, w, args)
                     r["rep"] = rep
                     runs.append(r)
                     log("%-12s clients=%-3d W=%-2d payload=%-6d %9s msgs/s  p50 %6s µs  p99 %7s µs  lost %s misrouted %s errors %s%s" % (
@@ -664,7 +831,10 @@ def main():
         for name, b in bridges.items():
             leftovers[name] = b.stop()
             with open(b.out_path, "rb") as f:
-                b.log = f.read()[-20000:].decode("utf-8", "replace")
+                text = f.read().decode("utf-8", "replace")
+            # the daemon's own complaints (bridgedockd's WARN/ERROR lines, supergateway's errors)
+            warnings[name] = [l for l in text.splitlines()
+                              if re.search(r"\b(WARN|ERROR|Error|error)\b", l)][:30]
     finally:
         cleanup()
     info["loadavg_end"] = loadavg()
@@ -690,6 +860,19 @@ def main():
 
     rss = {}
     for name in bridges:
+        if http:
+            # every cell the daemon served (bridgedockd: both its HTTP and WS cells)
+            under = [r for r in runs if BRIDGE_OF.get(r["target"]) == name]
+            if under:
+                rss[name] = {"max_vmrss_kb": max(r.get("bridge_vmrss_max_kb") or 0 for r in under),
+                             "vmhwm_kb": max(r.get("bridge_vmhwm_kb") or 0 for r in under),
+                             "tree_max_kb": max(r.get("bridge_tree_vmrss_max_kb") or 0 for r in under),
+                             "tree_max_procs": max(r.get("bridge_tree_max_procs") or 0 for r in under),
+                             "per_target": {}}
+                for r in under:
+                    k = "%s c=%d W=%d %s" % (r["target"], r["clients"], r["window"], fmt_payload(r["payload_bytes"]))
+                    rss[name]["per_target"][k] = [r.get("bridge_vmrss_max_kb"), r.get("bridge_tree_vmrss_max_kb")]
+            continue
         under = [r for r in runs if r["target"] == name and r["clients"] == 64]
         if under:
             rss[name] = {"max_vmrss_kb": max(r.get("bridge_vmrss_max_kb") or 0 for r in under),
@@ -698,14 +881,23 @@ def main():
             for r in under:
                 k = "W=%d %s" % (r["window"], fmt_payload(r["payload_bytes"]))
                 rss[name]["per_cell"][k] = max(rss[name]["per_cell"].get(k, 0), r.get("bridge_vmrss_max_kb") or 0)
-    dv = derived(cells, rss, args.window, args.latency_window)
-    result = {"machine": info, "run_id": RUN_ID,
-              "settings": {"duration_s": args.duration, "warmup_s": args.warmup, "drain_s": args.drain,
-                           "window": args.window, "extra_64_window": args.extra_64_window,
-                           "latency_window": args.latency_window, "targets": targets,
-                           "supergateway_flags": "--outputTransport ws --logLevel none"},
-              "cells": cells, "runs": runs if args.reps > 1 else None, "derived": dv, "leftover_processes": leftovers}
-    out = args.out or os.path.join(ROOT, "bench", "results", "bridge-%s.json" % info["date"])
+    if http:
+        dv = {"ratios": http_derived(cells), "rss_kb": rss}
+        settings = {"suite": "http", "duration_s": args.duration, "warmup_s": args.warmup, "drain_s": args.drain,
+                    "spawn_drain_s": args.spawn_drain, "max_spawns": args.max_spawns,
+                    "windows": windows, "clients": clients, "payloads": payloads, "targets": targets,
+                    "supergateway_flags": {n: b.transport + ["--logLevel", "none"] for n, b in bridges.items()
+                                           if isinstance(b, Supergateway)}}
+    else:
+        dv = derived(cells, rss, args.window, args.latency_window)
+        settings = {"duration_s": args.duration, "warmup_s": args.warmup, "drain_s": args.drain,
+                    "window": args.window, "extra_64_window": args.extra_64_window,
+                    "latency_window": args.latency_window, "targets": targets,
+                    "supergateway_flags": "--outputTransport ws --logLevel none"}
+    result = {"machine": info, "run_id": RUN_ID, "settings": settings,
+              "cells": cells, "runs": runs if args.reps > 1 else None, "derived": dv, "leftover_processes": leftovers,
+              "daemon_log_warnings": warnings}
+    out = args.out or os.path.join(ROOT, "bench", "results", "bridge-%s%s.json" % ("http-" if http else "", info["date"]))
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         json.dump(result, f, indent=1)
@@ -713,9 +905,16 @@ def main():
     print("Machine: %s, nproc %s, %s, load average %s at start, %s at end\n" % (
         info["cpu_model"], info["nproc"], info["date"],
         " ".join("%.2f" % x for x in info["loadavg_start"]), " ".join("%.2f" % x for x in info["loadavg_end"])))
-    print(table(cells))
-    print(fmt_derived(dv))
+    if http:
+        print(table(cells, "errors"))
+        print(fmt_http_derived(dv["ratios"], rss))
+    else:
+        print(table(cells))
+        print(fmt_derived(dv))
     print(cpu_table(cells))
+    for name, w in warnings.items():
+        if w:
+            print("\n%s logged %d warning/error line(s), first: %s" % (name, len(w), w[0][:300]))
     print("\nraw results: %s" % os.path.relpath(out, os.getcwd()))
     return 0
 

@@ -5,7 +5,16 @@
 //!
 //! - `--target direct --cmd "node echo-server.mjs"`: spawns the server itself and multiplexes
 //!   the N logical clients over its one stdin/stdout pair (the ceiling: no bridge at all);
-//! - `--target ws --url ws://...`: N WebSocket connections (bridgedock, supergateway).
+//! - `--target ws --url ws://...`: N WebSocket connections (bridgedock, supergateway);
+//! - `--target http --url http://HOST:PORT/PATH`: MCP Streamable HTTP. Each client is its own
+//!   MCP session (`initialize` first; its `Mcp-Session-Id`, when the server gives one, goes on
+//!   every later POST with `MCP-Protocol-Version`) over W HTTP/1.1 keep-alive connections of its
+//!   own, each with one POST in flight at a time (HTTP/1.1 has no usable pipelining), so the
+//!   client keeps W requests in flight. Answers may come as `application/json` or as an SSE
+//!   body (`text/event-stream`, read to its end). Each answer must carry the id of the request
+//!   POSTed on that very connection: another client's id is misrouted, another id of the same
+//!   client is unexpected; a POST that ends without its answer counts as lost (2xx) or as an
+//!   error (non-2xx, e.g. an unknown session). At the end each session is ended with DELETE.
 //!
 //! Every request id is `client_tag << 32 | seq` (tag = client index + 1; seq 0 is the client's
 //! `initialize`), so an answer that reaches the wrong client is recognised. Each answer must
@@ -21,6 +30,7 @@
 //! Prints one JSON object on stdout.
 
 use std::borrow::Cow;
+use std::net::SocketAddr;
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -39,6 +49,9 @@ const TAG_SHIFT: u32 = 32;
 const PROTOCOL_VERSION: &str = "2025-11-25";
 /// Error messages kept verbatim for the report.
 const KEEP_ERRORS: usize = 5;
+/// Sequence numbers of one HTTP connection start at `conn_index << CONN_SEQ_SHIFT` + 1, so
+/// that the W connections of a client never reuse each other's ids.
+const CONN_SEQ_SHIFT: u32 = 24;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -61,7 +74,7 @@ struct Opts {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: loadgen --target direct|ws [--cmd CMD | --url URL] [--header 'K: V']... \
+        "usage: loadgen --target direct|ws|http [--cmd CMD | --url URL] [--header 'K: V']... \
          [--clients N] [--window W] [--payload BYTES] [--warmup S] [--duration S] [--drain S] \
          [--connect-timeout S] [--threads T] [--label TEXT]"
     );
@@ -111,8 +124,9 @@ fn parse_args() -> Opts {
             _ => usage(),
         }
     }
-    let ok_target = (o.target == "direct" && !o.cmd.is_empty()) || (o.target == "ws" && !o.url.is_empty());
-    if !ok_target || o.clients == 0 || o.window == 0 || o.clients >= (1 << 20) {
+    let ok_target = (o.target == "direct" && !o.cmd.is_empty())
+        || ((o.target == "ws" || o.target == "http") && !o.url.is_empty());
+    if !ok_target || o.clients == 0 || o.window == 0 || o.clients >= (1 << 20) || o.window >= (1 << 8) {
         usage()
     }
     o
@@ -152,6 +166,10 @@ struct Stats {
     unparsable: u64,
     error_samples: Vec<String>,
     connection_errors: Vec<String>,
+    /// HTTP: 2xx replies with no JSON-RPC message in them.
+    empty_replies: u64,
+    /// HTTP: DELETEs of the session that did not succeed.
+    delete_failures: Vec<String>,
 }
 
 impl Stats {
@@ -175,6 +193,8 @@ impl Stats {
             }
         }
         self.connection_errors.extend(o.connection_errors);
+        self.empty_replies += o.empty_replies;
+        self.delete_failures.extend(o.delete_failures);
     }
 }
 
@@ -188,6 +208,11 @@ struct Client {
 impl Client {
     fn new(index: usize, window: usize) -> Client {
         Client { tag: index as u64 + 1, next_seq: 1, outstanding: HashMap::with_capacity(window * 2) }
+    }
+
+    /// One HTTP connection's share of a client: same tag, its own range of sequence numbers.
+    fn connection(index: usize, conn: usize) -> Client {
+        Client { tag: index as u64 + 1, next_seq: ((conn as u64) << CONN_SEQ_SHIFT) + 1, outstanding: HashMap::with_capacity(2) }
     }
 
     /// A new request, recorded as outstanding; returns its frame.
@@ -480,6 +505,284 @@ async fn run_ws(o: Arc<Opts>) -> (Stats, Timing) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Streamable HTTP target
+
+type HttpConn = hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>;
+
+/// Where the POSTs go: `http://HOST:PORT/PATH` split up (no DNS: HOST is an IP address).
+#[derive(Debug)]
+struct HttpUrl {
+    addr: SocketAddr,
+    authority: String,
+    path: String,
+}
+
+fn parse_http_url(url: &str) -> Result<HttpUrl, BoxError> {
+    let rest = url.strip_prefix("http://").ok_or("--url must start with http://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    Ok(HttpUrl { addr: authority.parse()?, authority: authority.to_string(), path: path.to_string() })
+}
+
+async fn http_connect(u: &HttpUrl) -> Result<HttpConn, BoxError> {
+    let stream = tokio::net::TcpStream::connect(u.addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+struct HttpReply {
+    status: u16,
+    session: Option<String>,
+    sse: bool,
+    body: bytes::Bytes,
+}
+
+impl HttpReply {
+    /// The JSON-RPC messages in the body: the body itself, or each SSE event's data.
+    fn messages(&self) -> Vec<Cow<'_, [u8]>> {
+        if !self.sse {
+            return if self.body.iter().all(u8::is_ascii_whitespace) {
+                Vec::new()
+            } else {
+                vec![Cow::Borrowed(&self.body[..])]
+            };
+        }
+        let mut out = Vec::new();
+        let mut data: Vec<u8> = Vec::new();
+        let mut have = false;
+        for line in self.body.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                if have {
+                    out.push(Cow::Owned(std::mem::take(&mut data)));
+                    have = false;
+                }
+            } else if let Some(d) = line.strip_prefix(b"data:") {
+                if have {
+                    data.push(b'\n');
+                }
+                data.extend_from_slice(d.strip_prefix(b" ").unwrap_or(d));
+                have = true;
+            }
+        }
+        if have {
+            out.push(Cow::Owned(data));
+        }
+        out
+    }
+
+    fn body_sample(&self) -> String {
+        let b = &self.body[..self.body.len().min(300)];
+        format!("HTTP {}: {}", self.status, String::from_utf8_lossy(b))
+    }
+}
+
+enum Verb {
+    Post(String),
+    Delete,
+}
+
+async fn http_send(conn: &mut HttpConn, u: &HttpUrl, o: &Opts, session: Option<&str>, versioned: bool, verb: Verb) -> Result<HttpReply, BoxError> {
+    use http_body_util::BodyExt;
+    use hyper::header;
+    conn.ready().await?;
+    let (method, body) = match verb {
+        Verb::Post(b) => (hyper::Method::POST, b),
+        Verb::Delete => (hyper::Method::DELETE, String::new()),
+    };
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(u.path.as_str())
+        .header(header::HOST, u.authority.as_str())
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, "application/json, text/event-stream");
+    for (k, v) in &o.headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    if let Some(s) = session {
+        req = req.header("mcp-session-id", s);
+    }
+    if versioned {
+        req = req.header("mcp-protocol-version", PROTOCOL_VERSION);
+    }
+    let resp = conn.send_request(req.body(http_body_util::Full::new(bytes::Bytes::from(body)))?).await?;
+    let status = resp.status().as_u16();
+    let session = resp.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let sse = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let body = resp.into_body().collect().await?.to_bytes();
+    Ok(HttpReply { status, session, sse, body })
+}
+
+/// Opens a client's W connections and its session: `initialize` (answer checked), then
+/// `notifications/initialized`. Returns the connections and the session id, if any.
+async fn http_open(index: usize, o: &Opts, u: &HttpUrl) -> Result<(Vec<HttpConn>, Option<String>), BoxError> {
+    let mut conns = Vec::with_capacity(o.window);
+    for _ in 0..o.window {
+        conns.push(http_connect(u).await?);
+    }
+    let init_id = (index as u64 + 1) << TAG_SHIFT;
+    let r = http_send(&mut conns[0], u, o, None, false, Verb::Post(initialize_frame(init_id))).await?;
+    if !(200..300).contains(&r.status) {
+        return Err(format!("initialize refused: {}", r.body_sample()).into());
+    }
+    let mut answered = false;
+    for m in r.messages() {
+        let v: Value = serde_json::from_slice(&m)?;
+        if v.get("id").and_then(Value::as_u64) == Some(init_id) {
+            if let Some(e) = v.get("error") {
+                return Err(format!("initialize failed: {e}").into());
+            }
+            answered = true;
+        }
+    }
+    if !answered {
+        return Err(format!("no answer to initialize: {}", r.body_sample()).into());
+    }
+    let session = r.session;
+    let n = http_send(&mut conns[0], u, o, session.as_deref(), true, Verb::Post(INITIALIZED.to_string())).await?;
+    if !(200..300).contains(&n.status) {
+        return Err(format!("notifications/initialized refused: {}", n.body_sample()).into());
+    }
+    Ok((conns, session))
+}
+
+/// One connection of one client: POST, wait for the answer, check it, POST the next one.
+async fn http_connection(
+    index: usize,
+    k: usize,
+    mut conn: HttpConn,
+    session: Option<&str>,
+    o: &Opts,
+    u: &HttpUrl,
+    payload: &str,
+    t: Timing,
+) -> Stats {
+    let mut st = Stats::default();
+    let mut c = [Client::connection(index, k)];
+    let tag = c[0].tag;
+    while Instant::now() < t.end {
+        let frame = c[0].next_request(payload);
+        let id = (c[0].tag << TAG_SHIFT) | (c[0].next_seq - 1);
+        st.sent += 1;
+        let sent = tokio::time::timeout_at(t.drain_deadline.into(), http_send(&mut conn, u, o, session, true, Verb::Post(frame))).await;
+        let reply = match sent {
+            Err(_) => break, // drain deadline: the request is lost
+            Ok(Err(e)) => {
+                st.connection_errors.push(format!("client {index} connection {k}: {e}"));
+                break;
+            }
+            Ok(Ok(r)) => r,
+        };
+        let msgs = reply.messages();
+        if msgs.is_empty() && (200..300).contains(&reply.status) {
+            st.empty_replies += 1;
+        }
+        for m in &msgs {
+            handle(m, &mut c, tag, o.payload, &t, &mut st);
+        }
+        if c[0].outstanding.remove(&id).is_some() {
+            // the POST is over and its answer was not in it
+            if (200..300).contains(&reply.status) {
+                st.lost += 1;
+            } else {
+                st.errors += 1;
+                let now = Instant::now();
+                if now >= t.warm_end && now < t.end {
+                    st.errors_in_window += 1;
+                }
+            }
+            if st.error_samples.len() < KEEP_ERRORS {
+                st.error_samples.push(reply.body_sample());
+            }
+        }
+    }
+    st.lost += c[0].outstanding.len() as u64;
+    st
+}
+
+async fn http_client(
+    index: usize,
+    o: Arc<Opts>,
+    u: Arc<HttpUrl>,
+    payload: Arc<str>,
+    barrier: Arc<Barrier>,
+    mut start: watch::Receiver<Option<Timing>>,
+) -> Stats {
+    let mut st = Stats::default();
+    let ready = tokio::time::timeout(o.connect_timeout, http_open(index, &o, &u)).await;
+    let opened = match ready {
+        Ok(Ok(x)) => Some(x),
+        Ok(Err(e)) => {
+            st.connection_errors.push(format!("client {index}: {e}"));
+            None
+        }
+        Err(_) => {
+            st.connection_errors.push(format!("client {index}: connect+initialize timed out"));
+            None
+        }
+    };
+    barrier.wait().await;
+    let Some((conns, session)) = opened else { return st };
+    let t = match start.wait_for(Option::is_some).await {
+        Ok(t) => t.expect("checked"),
+        Err(_) => return st,
+    };
+    let runs = conns
+        .into_iter()
+        .enumerate()
+        .map(|(k, conn)| http_connection(index, k, conn, session.as_deref(), &o, &u, &payload, t));
+    for s in futures_util::future::join_all(runs).await {
+        st.merge(s);
+    }
+    if let Some(sid) = session.as_deref() {
+        // end the session (on a fresh connection: the others may have been cut by an error)
+        let end = async {
+            let mut conn = http_connect(&u).await?;
+            http_send(&mut conn, &u, &o, Some(sid), true, Verb::Delete).await
+        };
+        match tokio::time::timeout(Duration::from_secs(5), end).await {
+            Ok(Ok(r)) if (200..300).contains(&r.status) => {}
+            Ok(Ok(r)) => st.delete_failures.push(r.body_sample()),
+            Ok(Err(e)) => st.delete_failures.push(e.to_string()),
+            Err(_) => st.delete_failures.push("DELETE timed out".into()),
+        }
+    }
+    st
+}
+
+async fn run_http(o: Arc<Opts>) -> Result<(Stats, Timing), BoxError> {
+    let u = Arc::new(parse_http_url(&o.url)?);
+    let payload: Arc<str> = "x".repeat(o.payload).into();
+    let barrier = Arc::new(Barrier::new(o.clients + 1));
+    let (start_tx, start_rx) = watch::channel(None);
+    let mut tasks = Vec::with_capacity(o.clients);
+    for i in 0..o.clients {
+        tasks.push(tokio::spawn(http_client(i, o.clone(), u.clone(), payload.clone(), barrier.clone(), start_rx.clone())));
+    }
+    barrier.wait().await;
+    let t = Timing::new(Instant::now(), &o);
+    let _ = start_tx.send(Some(t));
+    let mut total = Stats::default();
+    for task in tasks {
+        match task.await {
+            Ok(st) => total.merge(st),
+            Err(e) => total.connection_errors.push(format!("client task failed: {e}")),
+        }
+    }
+    Ok((total, t))
+}
+
+// ---------------------------------------------------------------------------------------------
 // Direct pipes
 
 async fn run_direct(o: Arc<Opts>) -> Result<(Stats, Timing, Option<f64>), BoxError> {
@@ -617,6 +920,8 @@ fn main() {
     let result = rt.block_on(async {
         if o.target == "direct" {
             run_direct(o.clone()).await
+        } else if o.target == "http" {
+            run_http(o.clone()).await.map(|(st, t)| (st, t, None))
         } else {
             let (st, t) = run_ws(o.clone()).await;
             Ok((st, t, None))
@@ -663,6 +968,9 @@ fn main() {
         "error_samples": st.error_samples,
         "connection_errors": st.connection_errors.iter().take(10).collect::<Vec<_>>(),
         "connection_error_count": st.connection_errors.len(),
+        "empty_replies": st.empty_replies,
+        "delete_failures": st.delete_failures.iter().take(5).collect::<Vec<_>>(),
+        "delete_failure_count": st.delete_failures.len(),
         "loadgen_cpu_s": match (cpu0, cpu1) { (Some(a), Some(b)) => Some(b - a), _ => None },
         "elapsed_s": elapsed,
         "direct_server_cpu_s": server_cpu,
