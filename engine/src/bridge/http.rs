@@ -14,6 +14,7 @@
 //! restart survival.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -23,7 +24,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::Bridge;
-use super::http_session::{HttpSession, SseEvent};
+use super::http_session::{HttpSession, RequestStream, SseEvent};
+use super::router::FastRequest;
 use crate::protocol::jsonrpc::{self, INVALID_REQUEST, RpcError};
 use crate::protocol::mcp::{self, SUPPORTED_REVISIONS};
 
@@ -106,6 +108,28 @@ pub async fn post(
             RpcError::new(jsonrpc::PARSE_ERROR, "parse error: the body is not UTF-8"),
         );
     };
+    // A plain request on an existing session: read its envelope only, swap nothing but the id.
+    if let Some(sid) = header_str(&headers, SESSION_HEADER)
+        && let Some(request) = FastRequest::read(text)
+    {
+        if let Some(resp) = bad_protocol_header(&headers) {
+            return resp;
+        }
+        let Some(session) = bridge.http_sessions().get(sid, server) else {
+            return session_not_found(server);
+        };
+        session.touch();
+        let id = request.id.clone();
+        let stream = session.expect_answer(&id, None);
+        if !session
+            .router
+            .forward(session.router_session, request)
+            .await
+        {
+            return shutting_down();
+        }
+        return answer(bridge, session, stream, id, false, false).await;
+    }
     let msg = match jsonrpc::parse_message(text) {
         Ok(m) => m,
         Err((id, e)) => return rpc_error(StatusCode::BAD_REQUEST, id, e),
@@ -190,10 +214,24 @@ pub async fn post(
         .and_then(|p| p.get("_meta"))
         .and_then(|m| m.get("progressToken"))
         .cloned();
-    let mut stream = session.expect_answer(&id, token.as_ref());
+    let stream = session.expect_answer(&id, token.as_ref());
     if !session.router.message(session.router_session, msg).await {
         return shutting_down();
     }
+    answer(bridge, session, stream, id, ephemeral, new).await
+}
+
+/// Waits for a POSTed request's answer: JSON when it comes first, else an SSE stream of what
+/// comes before it and then the answer. `new` sessions are registered once initialized;
+/// `ephemeral` (stateless) ones end with the answer.
+async fn answer(
+    bridge: &Bridge,
+    session: Arc<HttpSession>,
+    mut stream: RequestStream,
+    id: Value,
+    ephemeral: bool,
+    new: bool,
+) -> Response {
     let Some(first) = stream.rx.recv().await else {
         return rpc_error(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -173,29 +173,44 @@ impl HttpSession {
     }
 
     fn route(&self, text: String) {
-        let msg: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        // Only the envelope is read: answers are routed by id, progress by token.
+        let (is_response, id_key, method, progress_key) =
+            match crate::protocol::jsonrpc::RawEnvelope::parse(&text) {
+                Some(env) => {
+                    let method = env.method_str().map(str::to_string);
+                    let id_key = env.id.and_then(|_| env.id_value()).map(|v| v.to_string());
+                    let progress_key = (method.as_deref() == Some("notifications/progress"))
+                        .then(|| {
+                            env.params
+                                .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
+                                .and_then(|p| p.get("progressToken").map(token_key))
+                        })
+                        .flatten();
+                    (
+                        method.is_none() && env.id.is_some(),
+                        id_key,
+                        method,
+                        progress_key,
+                    )
+                }
+                None => (false, None, None, None),
+            };
         let mut st = self.state.lock();
         st.next_event += 1;
-        let is_response = msg.get("method").is_none() && msg.get("id").is_some();
         let event = SseEvent {
             id: st.next_event,
             data: text.into(),
             last: is_response,
         };
-        let method = msg.get("method").and_then(Value::as_str).unwrap_or("");
         // Pick the POST stream this message belongs to, if any.
         let target = if is_response {
-            msg.get("id").map(Value::to_string)
-        } else if method == "notifications/progress" {
-            let token = msg
-                .get("params")
-                .and_then(|p| p.get("progressToken"))
-                .map(token_key);
+            id_key
+        } else if progress_key.is_some() {
             st.inflight
                 .iter()
-                .find(|(_, f)| f.progress_token.is_some() && f.progress_token == token)
+                .find(|(_, f)| f.progress_token.is_some() && f.progress_token == progress_key)
                 .map(|(k, _)| k.clone())
-        } else if msg.get("id").is_some() {
+        } else if method.is_some() && id_key.is_some() {
             // A server→client request rides on the newest request's stream when there is one.
             st.order.last().cloned()
         } else {
@@ -205,20 +220,21 @@ impl HttpSession {
             let f = st.inflight.get(&k)?;
             Some((k, f.stream, f.tx.clone()))
         });
-        let key = match &to_post {
-            Some((_, stream, _)) => StreamKey::Post(*stream),
-            None => StreamKey::Get,
-        };
-        remember(&mut st, key, &event);
         match to_post {
-            Some((k, _, tx)) => {
-                let _ = tx.try_send(event);
+            Some((k, stream, tx)) => {
                 if is_response {
                     st.inflight.remove(&k);
                     st.order.retain(|o| o != &k);
                 }
+                // A final answer handed to a waiting POST is its JSON body (or the end of its
+                // stream): kept for resumption only when that POST has gone away.
+                let delivered = tx.try_send(event.clone()).is_ok();
+                if !is_response || !delivered {
+                    remember(&mut st, StreamKey::Post(stream), &event);
+                }
             }
             None => {
+                remember(&mut st, StreamKey::Get, &event);
                 if let Some(get) = &st.get {
                     let _ = get.try_send(event);
                 }
