@@ -813,3 +813,50 @@ async fn resource_updates_go_to_subscribers_and_shared_subscriptions_stay() {
     let quiet = tokio::time::timeout(Duration::from_millis(300), a.ws.next()).await;
     assert!(quiet.is_err(), "a unsubscribed but received {quiet:?}");
 }
+
+#[tokio::test]
+async fn handshake_clients_are_bridged_to_a_server_that_speaks_only_the_stateless_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[servers.modern]\ncommand = \"python3\"\nargs = [{:?}]\n",
+            common::fixture("stateless_only.py")
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start(dir.path(), Some(&cfg));
+    let mut c = Client::connect(&d, "modern").await;
+    let init = c.initialize("old-school", "2025-06-18").await;
+    assert_eq!(init["result"]["protocolVersion"], "2025-06-18", "{init}");
+    assert_eq!(init["result"]["serverInfo"]["name"], "stateless-only");
+    let tools = c.request("tools/list", json!({})).await;
+    assert_eq!(tools["result"]["tools"][0]["name"], "whoami", "{tools}");
+    let who = c.request("tools/call", json!({"name": "whoami"})).await;
+    let text = who["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("old-school"),
+        "the server got the client's identity in _meta: {text}"
+    );
+    assert_eq!(d.server("modern")["reported_version"], "2.0.0");
+    // A stateless client on the same server passes straight through.
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "new-school", "version": "1"}});
+    let mut m = Client::connect(&d, "modern").await;
+    let who = m
+        .request("tools/call", json!({"name": "whoami", "_meta": meta}))
+        .await;
+    assert!(
+        who["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("new-school"),
+        "{who}"
+    );
+    // After a restart the bridge finds its way in again.
+    d.ctl_ok(&["restart", "modern"]);
+    let again = c.request("tools/list", json!({})).await;
+    assert_eq!(again["result"]["tools"][0]["name"], "whoami", "{again}");
+}

@@ -51,6 +51,28 @@ pub fn strip_stateless_envelope(msg: &mut Map<String, Value>) {
     }
 }
 
+/// Adds the stateless envelope to a request's `_meta` (keys the request already has win), for
+/// a server that speaks only the stateless revision.
+pub fn add_stateless_envelope(msg: &mut Map<String, Value>, envelope: Value) {
+    let Value::Object(envelope) = envelope else {
+        return;
+    };
+    let params = msg
+        .entry("params")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Some(params) = params.as_object_mut() else {
+        return;
+    };
+    let meta = params
+        .entry("_meta")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Some(meta) = meta.as_object_mut() {
+        for (k, v) in envelope {
+            meta.entry(k).or_insert(v);
+        }
+    }
+}
+
 /// `{name, version}` from an `initialize`'s clientInfo or a stateless request's `_meta`.
 pub fn client_info(msg: &Map<String, Value>) -> (Option<String>, Option<String>) {
     let params = msg.get("params");

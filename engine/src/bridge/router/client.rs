@@ -38,7 +38,8 @@ impl Router {
         s.info.messages_in += 1;
         s.info.last_activity_ms = crate::status::now_ms();
         s.dirty = true;
-        if !self.ready() {
+        // A stateless server needs its envelope added: that takes the full path.
+        if !self.ready() || self.server_stateless {
             self.client_request(session, request.into_message(), Instant::now());
             return;
         }
@@ -221,9 +222,13 @@ impl Router {
         let Some(key) = self.claim_id(session, &id) else {
             return;
         };
-        // The server was initialized with the handshake: translate a stateless request.
+        // Translate between the revisions: a handshake-era server may refuse the stateless
+        // envelope; a stateless server needs it on every request.
         if self.server_speaks_handshake() {
             mcp::strip_stateless_envelope(&mut msg);
+        } else if self.server_stateless {
+            let envelope = self.stateless_envelope();
+            mcp::add_stateless_envelope(&mut msg, envelope);
         }
         let bridge_id = self.next_bridge_id();
         let mut progress = None;
@@ -330,11 +335,13 @@ impl Router {
     }
 
     fn server_speaks_handshake(&self) -> bool {
-        self.init_result
-            .as_ref()
-            .and_then(|r| r.get("protocolVersion"))
-            .and_then(Value::as_str)
-            .is_some_and(|v| v != STATELESS_REVISION)
+        !self.server_stateless
+            && self
+                .init_result
+                .as_ref()
+                .and_then(|r| r.get("protocolVersion"))
+                .and_then(Value::as_str)
+                .is_some_and(|v| v != STATELESS_REVISION)
     }
 
     /// `server/discover` for a server that speaks the handshake revisions: built from its

@@ -260,6 +260,8 @@ enum PendingKind {
     },
     /// The bridge's own `initialize` (first client's params, replayed after restarts).
     Init,
+    /// The bridge's own `server/discover`, for a server that speaks only the stateless revision.
+    Discover,
     /// A request the bridge sent for its own bookkeeping; its answer is dropped.
     Internal,
 }
@@ -302,6 +304,8 @@ struct Router {
     link: Option<Link>,
     init_params: Option<Value>,
     init_result: Option<Value>,
+    /// The server speaks only the stateless 2026-07-28 revision: every request gets its `_meta`.
+    server_stateless: bool,
     init_waiters: Vec<InitWaiter>,
     sessions: HashMap<u64, Session>,
     next_session: u64,
@@ -332,6 +336,7 @@ impl Router {
             link: None,
             init_params: None,
             init_result: None,
+            server_stateless: false,
             init_waiters: Vec::new(),
             sessions: HashMap::new(),
             next_session: 0,
@@ -564,7 +569,7 @@ impl Router {
                         );
                     }
                 }
-                PendingKind::Internal => {}
+                PendingKind::Internal | PendingKind::Discover => {}
             }
         }
     }

@@ -117,6 +117,7 @@ impl Router {
         };
         match pending.kind {
             PendingKind::Init => self.init_answered(msg),
+            PendingKind::Discover => self.discover_answered(msg),
             PendingKind::Internal => {}
             PendingKind::Client {
                 session,
@@ -191,6 +192,11 @@ impl Router {
                 }
                 self.flush_waiting();
             }
+            None if self.refused_handshake(&msg) => {
+                // A server of the stateless revision has no handshake: ask it who it is instead.
+                self.init_waiters = waiters;
+                self.start_discover();
+            }
             None => {
                 let error = msg.get("error").cloned().unwrap_or(Value::Null);
                 tracing::warn!(server = %self.server, "`{}` refused initialize: {error}", self.server);
@@ -225,6 +231,115 @@ impl Router {
                 }
             }
         }
+    }
+
+    /// Did the server refuse `initialize` because it has no handshake (method not found, or
+    /// an unsupported-revision answer)?
+    fn refused_handshake(&self, msg: &Map<String, Value>) -> bool {
+        let code = msg
+            .get("error")
+            .and_then(|e| e.get("code"))
+            .and_then(Value::as_i64);
+        matches!(
+            code,
+            Some(jsonrpc::METHOD_NOT_FOUND | crate::protocol::mcp::UNSUPPORTED_PROTOCOL_VERSION)
+        )
+    }
+
+    /// Sends the server `server/discover` with the stateless envelope.
+    fn start_discover(&mut self) {
+        let id = self.next_bridge_id();
+        let msg = json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "method": "server/discover",
+            "params": {"_meta": self.stateless_envelope()},
+        });
+        if self.send_to_server(&msg).is_ok() {
+            let now = tokio::time::Instant::now();
+            self.pending.insert(
+                id,
+                super::Pending {
+                    kind: PendingKind::Discover,
+                    sent_at: now,
+                    deadline: now + self.opts.request_timeout,
+                },
+            );
+            if let Some(link) = &mut self.link {
+                link.init_in_flight = true;
+            }
+        }
+    }
+
+    /// What a stateless-revision server needs in every request's `_meta`, from the first
+    /// client's `initialize` (or bridgedock's own).
+    pub(super) fn stateless_envelope(&self) -> Value {
+        let params = self.init_params.clone().unwrap_or_else(|| json!({}));
+        json!({
+            crate::protocol::mcp::META_PROTOCOL_VERSION: crate::protocol::mcp::STATELESS_REVISION,
+            crate::protocol::mcp::META_CLIENT_CAPABILITIES: params.get("capabilities").cloned().unwrap_or_else(|| json!({})),
+            crate::protocol::mcp::META_CLIENT_INFO: params.get("clientInfo").cloned()
+                .unwrap_or_else(|| json!({"name": "bridgedock", "version": env!("CARGO_PKG_VERSION")})),
+        })
+    }
+
+    /// The stateless server said who it is: that becomes the handshake answer handshake-era
+    /// clients get, in the revision they asked for.
+    fn discover_answered(&mut self, msg: Map<String, Value>) {
+        if let Some(link) = &mut self.link {
+            link.init_in_flight = false;
+        }
+        let Some(result) = msg.get("result") else {
+            let waiters = std::mem::take(&mut self.init_waiters);
+            let error = RpcError::new(
+                BRIDGE_INTERNAL,
+                format!(
+                    "server `{}` refused both initialize and server/discover",
+                    self.server
+                ),
+            );
+            for w in waiters {
+                self.reply_error(w.session, w.id, error.clone());
+            }
+            return;
+        };
+        let revision = self
+            .init_params
+            .as_ref()
+            .and_then(|p| p.get("protocolVersion"))
+            .and_then(Value::as_str)
+            .unwrap_or(crate::protocol::mcp::LATEST_HANDSHAKE_REVISION)
+            .to_string();
+        let mut init = json!({
+            "protocolVersion": revision,
+            "capabilities": result.get("capabilities").cloned().unwrap_or_else(|| json!({})),
+            "serverInfo": result.get("serverInfo").cloned().unwrap_or_else(|| json!({})),
+        });
+        if let Some(instructions) = result.get("instructions") {
+            init["instructions"] = instructions.clone();
+        }
+        let version = init["serverInfo"]["version"]
+            .as_str()
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
+        self.status
+            .update_server(&self.server, |s| s.reported_version = version.clone());
+        tracing::info!(
+            server = %self.server,
+            "`{}` speaks only the stateless revision {}; bridging handshake clients to it",
+            self.server,
+            crate::protocol::mcp::STATELESS_REVISION
+        );
+        self.server_stateless = true;
+        self.init_result = Some(init);
+        if let Some(link) = &mut self.link {
+            link.ready = true;
+        }
+        let waiters = std::mem::take(&mut self.init_waiters);
+        for w in waiters {
+            self.answer_initialize(w.session, w.id, w.requested);
+        }
+        self.flush_waiting();
     }
 
     fn server_request(&mut self, method: &str, mut msg: Map<String, Value>) {
