@@ -92,8 +92,12 @@ impl Host {
             .await
             .map_err(|e| {
                 if e.kind() == std::io::ErrorKind::AddrInUse {
+                    let by = match crate::supervisor::platform::tcp_listener(port) {
+                        Some((pid, cmd)) => format!("by pid {pid}: {cmd}"),
+                        None => "by another program (another bridgedock?)".to_string(),
+                    };
                     anyhow!(
-                        "port {port} on {host} is already in use (another bridgedock?): stop that one, or pick another port (--port, or bridge.port in the config)"
+                        "port {port} on {host} is already in use {by}; stop that one, or pick another port (--port, or bridge.port in the config)"
                     )
                 } else {
                     anyhow!("cannot listen on {host}:{port}: {e}")

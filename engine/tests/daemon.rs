@@ -625,3 +625,30 @@ async fn socket_activation_serves_ctl_on_the_inherited_socket() {
         "the activated socket's file belongs to whoever made it"
     );
 }
+
+#[tokio::test]
+async fn a_taken_port_is_reported_with_who_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = stable_config(dir.path(), &["alpha"]);
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = squatter.local_addr().unwrap().port().to_string();
+    let out = Command::new(BIN)
+        .args(["serve", "--port", &port, "--state-dir"])
+        .arg(dir.path().join("state"))
+        .arg("--config-dir")
+        .arg(dir.path().join("cfg"))
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "port {port} on 127.0.0.1 is already in use by pid {}",
+            std::process::id()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("pick another port"), "{err}");
+}

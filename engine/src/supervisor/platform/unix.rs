@@ -74,6 +74,45 @@ pub fn command_line(pid: u32) -> Option<String> {
     Some(parts.join(" "))
 }
 
+/// Who is listening on TCP `port` (pid and command line), when the OS will say: the socket's
+/// inode from /proc/net/tcp{,6}, then the process holding that inode among its fds. Processes
+/// of other users cannot be looked into, so None means "unknown", not "nobody".
+pub fn tcp_listener(port: u16) -> Option<(u32, String)> {
+    let hex_port = format!(":{port:04X}");
+    let inode = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .find_map(|table| {
+            let text = std::fs::read_to_string(table).ok()?;
+            text.lines().skip(1).find_map(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                // local_address ends with :PORT; state 0A is LISTEN; field 9 is the inode.
+                (f.get(1)?.ends_with(&hex_port) && *f.get(3)? == "0A")
+                    .then(|| f.get(9).map(|s| s.to_string()))?
+            })
+        })?;
+    let target = format!("socket:[{inode}]");
+    let procs = std::fs::read_dir("/proc").ok()?;
+    for entry in procs.filter_map(|e| e.ok()) {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        let holds = fds
+            .filter_map(|fd| fd.ok())
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy() == target));
+        if holds {
+            return Some((pid, command_line(pid).unwrap_or_default()));
+        }
+    }
+    None
+}
+
 struct Stat {
     state: char,
     pgid: u32,
@@ -107,5 +146,13 @@ mod tests {
         assert!(group_members(pgid).iter().any(|p| p.pid == me));
         assert!(group_alive(pgid));
         assert!(boot_id().is_some());
+    }
+
+    #[test]
+    fn names_who_listens_on_a_port() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (pid, _) = tcp_listener(port).expect("our own listener is found");
+        assert_eq!(pid, std::process::id());
     }
 }

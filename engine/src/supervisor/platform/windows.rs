@@ -38,3 +38,7 @@ pub fn boot_id() -> Option<String> {
 pub fn command_line(_pid: u32) -> Option<String> {
     None
 }
+
+pub fn tcp_listener(_port: u16) -> Option<(u32, String)> {
+    None
+}
