@@ -87,6 +87,15 @@ export class Api {
     return r.server;
   }
 
+  /** What to paste into an AI client to use `name` through bridgedock (token included). */
+  async clientConfig(name: string, client: string): Promise<string> {
+    const r = await this.call<{ text: string }>(
+      'GET',
+      `/api/servers/${encodeURIComponent(name)}/client-config?client=${encodeURIComponent(client)}`,
+    );
+    return r.text;
+  }
+
   restartAll(): Promise<unknown> {
     return this.call('POST', '/api/restart-all');
   }

@@ -154,6 +154,25 @@ async function main(): Promise<void> {
       render();
       return;
     }
+    const setup = btn.getAttribute('data-setup');
+    if (setup !== null) {
+      const name = btn.getAttribute('data-server') ?? '';
+      let ok = false;
+      try {
+        ok = await copyText(await api.clientConfig(name, setup));
+      } catch (err) {
+        announce([`Could not get the setup: ${(err as Error).message}`]);
+      }
+      vm.copied = ok ? btn.getAttribute('data-copy-id') : null;
+      announce([ok ? `Copied the ${btn.textContent} setup for ${name}` : 'Copy failed']);
+      clearTimeout(copiedTimer);
+      copiedTimer = window.setTimeout(() => {
+        vm.copied = null;
+        render();
+      }, 1500);
+      render();
+      return;
+    }
     const action = btn.getAttribute('data-action');
     const server = btn.getAttribute('data-server');
     if (action === 'reconnect') stream.reconnectNow();

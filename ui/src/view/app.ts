@@ -25,6 +25,32 @@ export interface ViewModel {
   everConnected: boolean;
 }
 
+/** The AI clients the engine can write a setup snippet for, in the user's words. */
+export const SETUP_CLIENTS: [string, string][] = [
+  ['claude-code', 'Claude Code'],
+  ['cursor', 'Cursor'],
+  ['vscode', 'VS Code'],
+  ['claude-desktop', 'Claude Desktop'],
+];
+
+function setupButton(server: string, client: string, label: string, vm: ViewModel) {
+  const id = `setup:${client}:${server}`;
+  const done = vm.copied === id;
+  return h(
+    'button',
+    {
+      type: 'button',
+      class: `btn btn-ghost btn-copy${done ? ' is-done' : ''}`,
+      'data-setup': client,
+      'data-server': server,
+      'data-copy-id': id,
+      title: `Copy the ${label} setup for ${server} (token included)`,
+      'aria-label': `Copy the ${label} setup for ${server}${done ? ' (copied)' : ''}`,
+    },
+    done ? 'Copied ✓' : label,
+  );
+}
+
 const PENDING_WORDS: Record<Action, string> = { start: 'Starting…', stop: 'Stopping…', restart: 'Restarting…' };
 const LABEL: Record<Action, string> = { start: 'Start', stop: 'Stop', restart: 'Restart' };
 
@@ -214,6 +240,12 @@ export function renderCard(s: ServerStatus, vm: ViewModel): HTMLElement {
           { class: 'endpoints' },
           h('div', { class: 'endpoint' }, h('span', { class: 'ep-kind' }, 'WebSocket'), h('code', null, ep.ws), copyButton(`ws:${s.name}`, ep.ws, `Copy WebSocket endpoint of ${s.name}`, vm)),
           h('div', { class: 'endpoint' }, h('span', { class: 'ep-kind' }, 'HTTP'), h('code', null, ep.http), copyButton(`http:${s.name}`, ep.http, `Copy HTTP endpoint of ${s.name}`, vm)),
+          h(
+            'div',
+            { class: 'endpoint setup' },
+            h('span', { class: 'ep-kind' }, 'Set up'),
+            h('span', { class: 'setup-clients' }, ...SETUP_CLIENTS.map(([c, label]) => setupButton(s.name, c, label, vm))),
+          ),
         )
       : null,
     v.lastExit ? h('p', { class: 'last-exit small' }, h('span', { class: 'muted' }, 'Last exit: '), h('span', { 'data-testid': 'last-exit' }, v.lastExit)) : null,
@@ -277,7 +309,7 @@ export function renderClients(vm: ViewModel): HTMLElement {
           'div',
           { class: 'empty', id: 'clients-empty' },
           h('p', null, 'No clients connected yet — point your AI client at a server’s endpoint.'),
-          h('p', { class: 'muted small' }, 'Each server card shows its WebSocket and HTTP endpoint with a Copy button.'),
+          h('p', { class: 'muted small' }, 'Each server card copies its endpoints, and the setup for Claude Code, Cursor, VS Code or Claude Desktop.'),
         )
       : h(
           'div',
