@@ -246,7 +246,13 @@ export function renderServers(vm: ViewModel): HTMLElement {
   return h(
     'section',
     { class: 'section', 'aria-labelledby': 'servers-h' },
-    h('div', { class: 'section-head' }, h('h2', { id: 'servers-h' }, 'Servers'), snap ? h('span', { class: 'muted small' }, `${snap.servers.length} configured`) : null),
+    h(
+      'div',
+      { class: 'section-head' },
+      h('h2', { id: 'servers-h' }, 'Servers'),
+      snap ? h('span', { class: 'muted small' }, `${snap.servers.length} configured`) : null,
+      snap && vm.conn.kind !== 'open' ? h('span', { class: 'small stale-note' }, 'last known state — bridgedock is not answering') : null,
+    ),
     body,
   );
 }
