@@ -45,6 +45,9 @@ try {
   const measure = async (label) => {
     await cdp.send('HeapProfiler.collectGarbage');
     const before = await page.evaluate(() => (document.querySelector('#log-count')?.textContent ?? ''));
+    await cdp.send('Performance.enable');
+    const metrics = async () => Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
+    const m0 = await metrics();
     const lines0 = await page.evaluate(() => window.__dockStats?.().received ?? 0);
     const frames = await page.evaluate(
       (ms) =>
@@ -66,6 +69,8 @@ try {
       WINDOW_MS,
     );
     const lines1 = await page.evaluate(() => window.__dockStats?.().received ?? 0);
+    const m1 = await metrics();
+    const busy = (k) => +((100 * (m1[k] - m0[k])) / (WINDOW_MS / 1000)).toFixed(1);
     const heapNow = await cdp.send('Runtime.getHeapUsage');
     await cdp.send('HeapProfiler.collectGarbage');
     const heapGc = await cdp.send('Runtime.getHeapUsage');
@@ -81,6 +86,10 @@ try {
       p99_ms: +q(0.99).toFixed(1),
       max_ms: +s[s.length - 1].toFixed(1),
       over_16_7ms: s.filter((x) => x > 16.7 + 1).length,
+      // share of wall time the page's main thread spent (all tasks / scripts / style+layout)
+      main_thread_busy_pct: busy('TaskDuration'),
+      script_pct: busy('ScriptDuration'),
+      style_layout_pct: +(busy('RecalcStyleDuration') + busy('LayoutDuration')).toFixed(1),
       lines_per_s_received: Math.round(((lines1 - lines0) * 1000) / WINDOW_MS),
       buffered: before.trim(),
       dom_rows: domRows,
