@@ -32,6 +32,9 @@ async function main(): Promise<void> {
   const api = new Api(ep);
 
   let state: DockState = INITIAL;
+  let received = 0;
+  // Read-only numbers for the benchmark and tests (bench/dock).
+  (window as unknown as { __dockStats: () => object }).__dockStats = () => ({ received, buffered: logs.store.total, shown: logs.store.count, lastSeq: state.lastSeq });
   const vm: ViewModel = {
     snapshot: null,
     conn: { kind: 'connecting', attempt: 0 },
@@ -46,13 +49,17 @@ async function main(): Promise<void> {
   };
 
   let renderQueued = false;
+  let lastHeardAt = 0;
   const render = () => {
     if (renderQueued) return;
     renderQueued = true;
     queueMicrotask(() => {
       renderQueued = false;
       vm.localNow = Date.now();
-      vm.now = vm.localNow + state.clockOffsetMs;
+      // While disconnected, time stands still at the last moment the engine was heard from
+      // (an uptime that keeps counting would claim something nobody knows).
+      if (vm.conn.kind === 'open' || lastHeardAt === 0) lastHeardAt = vm.localNow;
+      vm.now = lastHeardAt + state.clockOffsetMs;
       vm.snapshot = state.snapshot;
       morphChildren(slots.header, wrap('div', renderHeader(vm)));
       morphChildren(slots.conn, wrap('div', renderConnection(vm)));
@@ -79,7 +86,10 @@ async function main(): Promise<void> {
       const out = reduce(state, ev, Date.now());
       const statusChanged = out.state.snapshot !== state.snapshot;
       state = out.state;
-      if (out.log.length) logs.push(out.log);
+      if (out.log.length) {
+        received += out.log.length;
+        logs.push(out.log);
+      }
       announce(out.announce);
       if (statusChanged) render();
       if (out.resync) stream.reconnectNow();

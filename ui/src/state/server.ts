@@ -57,7 +57,7 @@ export function describeServer(s: ServerStatus, nowMs: number): ServerView {
       break;
     }
     case 'no-command':
-      detail = `"${s.command?.[0] ?? ''}" not found on PATH`;
+      detail = 'cannot start: its program is not installed';
       panel = {
         kind: 'no-command',
         title: `"${typeof s.command === 'string' ? s.command : (s.command?.[0] ?? '')}" not found on PATH`,

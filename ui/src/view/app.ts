@@ -192,6 +192,12 @@ function version(s: ServerStatus) {
   );
 }
 
+/** An endpoint URL that may wrap only before its path ("/mcp/NAME" stays whole). */
+function breakable(url: string) {
+  const i = url.indexOf('/', url.indexOf('//') + 2);
+  return h('code', { class: 'url' }, i > 0 ? [url.slice(0, i), h('wbr'), url.slice(i)] : url);
+}
+
 export function renderCard(s: ServerStatus, vm: ViewModel): HTMLElement {
   const v = describeServer(s, vm.now);
   const address = vm.snapshot?.bridge.address ?? '';
@@ -238,8 +244,8 @@ export function renderCard(s: ServerStatus, vm: ViewModel): HTMLElement {
       ? h(
           'div',
           { class: 'endpoints' },
-          h('div', { class: 'endpoint' }, h('span', { class: 'ep-kind' }, 'WebSocket'), h('code', null, ep.ws), copyButton(`ws:${s.name}`, ep.ws, `Copy WebSocket endpoint of ${s.name}`, vm)),
-          h('div', { class: 'endpoint' }, h('span', { class: 'ep-kind' }, 'HTTP'), h('code', null, ep.http), copyButton(`http:${s.name}`, ep.http, `Copy HTTP endpoint of ${s.name}`, vm)),
+          h('div', { class: 'endpoint' }, h('span', { class: 'ep-kind' }, 'WebSocket'), breakable(ep.ws), copyButton(`ws:${s.name}`, ep.ws, `Copy WebSocket endpoint of ${s.name}`, vm)),
+          h('div', { class: 'endpoint' }, h('span', { class: 'ep-kind' }, 'HTTP'), breakable(ep.http), copyButton(`http:${s.name}`, ep.http, `Copy HTTP endpoint of ${s.name}`, vm)),
           h(
             'div',
             { class: 'endpoint setup' },
@@ -278,7 +284,13 @@ export function renderServers(vm: ViewModel): HTMLElement {
   return h(
     'section',
     { class: 'section', 'aria-labelledby': 'servers-h' },
-    h('div', { class: 'section-head' }, h('h2', { id: 'servers-h' }, 'Servers'), snap ? h('span', { class: 'muted small' }, `${snap.servers.length} configured`) : null),
+    h(
+      'div',
+      { class: 'section-head' },
+      h('h2', { id: 'servers-h' }, 'Servers'),
+      snap ? h('span', { class: 'muted small' }, `${snap.servers.length} configured`) : null,
+      snap && vm.conn.kind !== 'open' ? h('span', { class: 'small stale-note' }, 'last known state — bridgedock is not answering') : null,
+    ),
     body,
   );
 }

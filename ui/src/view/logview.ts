@@ -9,6 +9,7 @@ import { clockTime } from '../state/time';
 import { copyText, h } from './dom';
 
 export const ROW_H = 20;
+const INGEST_MS = 50;
 const OVERSCAN = 8;
 
 export class LogView {
@@ -39,6 +40,8 @@ export class LogView {
   private lastScrollTop = 0;
   private servers: string[] = [];
   private searchTimer = 0;
+  private lastIngest = 0;
+  private scrolled = false;
 
   constructor(store = new LogStore()) {
     this.store = store;
@@ -166,7 +169,21 @@ export class LogView {
 
   private flush(): void {
     this.frame = 0;
+    const now = performance.now();
+    // New lines are taken in at most every INGEST_MS: a 5 000 lines/s tail then costs a
+    // handful of re-renders a second instead of one per frame, and nobody reads faster.
+    // Scrolling still renders on the very next frame.
+    if (this.queue.length && now - this.lastIngest < INGEST_MS) {
+      if (this.scrolled) {
+        this.scrolled = false;
+        this.render();
+      }
+      this.frame = requestAnimationFrame(() => this.flush());
+      return;
+    }
+    this.scrolled = false;
     if (this.queue.length) {
+      this.lastIngest = now;
       const batch = this.queue;
       this.queue = [];
       const r = this.store.append(batch);
@@ -189,6 +206,7 @@ export class LogView {
       this.pause();
     }
     this.lastScrollTop = top;
+    this.scrolled = true;
     this.schedule();
   }
 
