@@ -95,7 +95,7 @@ fn icon(state: Aggregate) -> Option<Image<'static>> {
 fn state_words(s: &ServerStatus) -> String {
     match &s.state {
         ServerState::Backoff { attempt, .. } => format!("restarting (attempt {attempt})"),
-        ServerState::NoCommand { command, .. } => format!("{command} not found"),
+        ServerState::NoCommand { program, .. } => format!("{program} not found"),
         other => other.name().to_string(),
     }
 }

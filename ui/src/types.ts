@@ -45,6 +45,8 @@ export interface ServerStatus {
   crashes?: number;
   window_secs?: number;
   hint?: string;
+  // no-command: the program that is missing from PATH
+  program?: string;
 }
 
 export interface ReapedOrphan {

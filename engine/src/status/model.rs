@@ -46,8 +46,9 @@ pub enum ServerState {
         window_secs: u64,
         last_stderr: Vec<String>,
     },
-    /// Its command is not on PATH; `hint` says what to install.
-    NoCommand { command: String, hint: String },
+    /// Its program is not on PATH; `hint` says what to install. (Named `program`, not
+    /// `command`: the state is flattened into [`ServerStatus`], which has a `command` already.)
+    NoCommand { program: String, hint: String },
 }
 
 impl ServerState {
@@ -91,8 +92,8 @@ impl ServerState {
                 "failed: gave up after {crashes} crashes in {}",
                 format_duration_ms(window_secs * 1000)
             ),
-            ServerState::NoCommand { command, hint } => {
-                format!("no-command: \"{command}\" not found on PATH — {hint}")
+            ServerState::NoCommand { program, hint } => {
+                format!("no-command: \"{program}\" not found on PATH — {hint}")
             }
             other => other.name().to_string(),
         }
@@ -273,7 +274,7 @@ mod tests {
         assert_eq!(v["state"], "backoff");
         assert_eq!(v["attempt"], 3);
         let nc = ServerState::NoCommand {
-            command: "npx".into(),
+            program: "npx".into(),
             hint: "install Node.js 18+".into(),
         };
         assert_eq!(serde_json::to_value(&nc).unwrap()["state"], "no-command");

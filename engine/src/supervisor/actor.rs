@@ -239,7 +239,7 @@ impl Actor {
                 );
                 self.phase = Phase::Idle;
                 self.set_state(ServerState::NoCommand {
-                    command: missing.command,
+                    program: missing.command,
                     hint: missing.hint,
                 });
                 return;

@@ -60,7 +60,7 @@ export function describeServer(s: ServerStatus, nowMs: number): ServerView {
       detail = 'cannot start: its program is not installed';
       panel = {
         kind: 'no-command',
-        title: `"${typeof s.command === 'string' ? s.command : (s.command?.[0] ?? '')}" not found on PATH`,
+        title: `"${s.program ?? s.command?.[0] ?? ''}" not found on PATH`,
         hint: s.hint,
         lines: [],
       };
