@@ -148,20 +148,24 @@ async function main(): Promise<void> {
   }
 
   let copiedTimer = 0;
+  /** Shows "Copied ✓" on the button that copied (or says it failed), for 1.5 s. */
+  function copied(btn: Element, ok: boolean, said: string): void {
+    vm.copied = ok ? btn.getAttribute('data-copy-id') : null;
+    announce([ok ? said : 'Copy failed']);
+    clearTimeout(copiedTimer);
+    copiedTimer = window.setTimeout(() => {
+      vm.copied = null;
+      render();
+    }, 1500);
+    render();
+  }
+
   root.addEventListener('click', async (e) => {
     const btn = (e.target as Element).closest('button');
     if (!btn || btn.disabled) return;
     const copy = btn.getAttribute('data-copy');
     if (copy !== null) {
-      const ok = await copyText(copy);
-      vm.copied = ok ? btn.getAttribute('data-copy-id') : null;
-      announce([ok ? 'Copied' : 'Copy failed']);
-      clearTimeout(copiedTimer);
-      copiedTimer = window.setTimeout(() => {
-        vm.copied = null;
-        render();
-      }, 1500);
-      render();
+      copied(btn, await copyText(copy), 'Copied');
       return;
     }
     const setup = btn.getAttribute('data-setup');
@@ -173,14 +177,7 @@ async function main(): Promise<void> {
       } catch (err) {
         announce([`Could not get the setup: ${(err as Error).message}`]);
       }
-      vm.copied = ok ? btn.getAttribute('data-copy-id') : null;
-      announce([ok ? `Copied the ${btn.textContent} setup for ${name}` : 'Copy failed']);
-      clearTimeout(copiedTimer);
-      copiedTimer = window.setTimeout(() => {
-        vm.copied = null;
-        render();
-      }, 1500);
-      render();
+      copied(btn, ok, `Copied the ${btn.textContent} setup for ${name}`);
       return;
     }
     const action = btn.getAttribute('data-action');

@@ -204,16 +204,7 @@ pub async fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]
             break so_far;
         }
     };
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
+    status_and_body(&text)
 }
 
 /// A raw HTTP/1.1 request with a body; returns the status code and the body.
@@ -246,16 +237,7 @@ pub async fn http_body(
     )
     .await;
     let text = String::from_utf8_lossy(&raw).to_string();
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
+    status_and_body(&text)
 }
 
 /// The resident memory of a process, in MiB.
@@ -269,4 +251,18 @@ pub fn rss_mib(pid: u32) -> f64 {
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
+}
+
+/// The status code and the body of a raw HTTP/1.1 response.
+fn status_and_body(text: &str) -> (u16, String) {
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
 }
