@@ -282,6 +282,57 @@ async fn the_api_needs_the_token_refuses_foreign_origins_and_streams_events() {
         assert_eq!(code, 403, "origin {origin}");
         assert!(body.contains("is not allowed"), "{body}");
     }
+    // The app's webview is another origin than the API: its preflight is answered and every
+    // answer carries CORS headers for it, without a token (browsers send none on preflight).
+    let raw = raw_http(
+        a,
+        "OPTIONS /api/servers/alpha/restart HTTP/1.1\r\nHost: HOST\r\nOrigin: tauri://localhost\r\n\
+         Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: authorization\r\n\
+         Connection: close\r\n\r\n",
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 204"), "{raw}");
+    let lower = raw.to_ascii_lowercase();
+    assert!(
+        lower.contains("access-control-allow-origin: tauri://localhost"),
+        "{raw}"
+    );
+    assert!(
+        lower.contains("access-control-allow-headers: authorization"),
+        "{raw}"
+    );
+    assert!(
+        lower.contains("access-control-allow-methods: get, post"),
+        "{raw}"
+    );
+    let raw = raw_http(
+        a,
+        &format!(
+            "GET /api/status HTTP/1.1\r\nHost: HOST\r\nOrigin: tauri://localhost\r\n\
+             Authorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            d.token
+        ),
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    assert!(
+        raw.to_ascii_lowercase()
+            .contains("access-control-allow-origin: tauri://localhost"),
+        "{raw}"
+    );
+    // A foreign page's preflight is refused like its request.
+    let raw = raw_http(
+        a,
+        "OPTIONS /api/status HTTP/1.1\r\nHost: HOST\r\nOrigin: https://evil.example\r\n\
+         Access-Control-Request-Method: GET\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 403"), "{raw}");
+    assert!(
+        !raw.to_ascii_lowercase()
+            .contains("access-control-allow-origin"),
+        "{raw}"
+    );
     // DNS rebinding: a page whose name now points at 127.0.0.1 still says who it is in Host.
     let (code, body) = http(
         a,
@@ -651,4 +702,21 @@ async fn a_taken_port_is_reported_with_who_holds_it() {
         "{err}"
     );
     assert!(err.contains("pick another port"), "{err}");
+}
+
+/// Sends `request` (with `HOST` replaced by the address) and returns the whole answer, headers
+/// included, read until the server closes.
+async fn raw_http(addr: &str, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(request.replace("HOST", addr).as_bytes())
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .expect("an answer within 10 s")
+        .unwrap();
+    String::from_utf8_lossy(&raw).into_owned()
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State, WebSocketUpgrade};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -83,10 +83,45 @@ async fn check_origin(State(state): State<ApiState>, req: Request, next: Next) -
         .access
         .check_host(req.headers())
         .and_then(|()| state.access.check_origin(req.headers()));
-    match checked {
-        Ok(()) => next.run(req).await,
-        Err(denied) => refusal(denied),
+    if let Err(denied) = checked {
+        return refusal(denied);
     }
+    // The origin is allowed. The app's webview (tauri://localhost) is another origin than the
+    // API it calls, so the browser wants CORS: answer its preflight here (before routing,
+    // which knows no OPTIONS) and let it read every answer.
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    if req.method() == axum::http::Method::OPTIONS && origin.is_some() {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        add_cors(response.headers_mut(), origin);
+        return response;
+    }
+    let mut response = next.run(req).await;
+    add_cors(response.headers_mut(), origin);
+    response
+}
+
+fn add_cors(headers: &mut HeaderMap, origin: Option<HeaderValue>) {
+    let Some(origin) = origin else { return };
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(
+            "authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id",
+        ),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("mcp-session-id"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    headers.append(header::VARY, HeaderValue::from_static("origin"));
 }
 
 /// A refused request gets a JSON-RPC error body: MCP clients read it as one, and the dock
