@@ -5,12 +5,15 @@
 //! controls. Start-up order matters: orphans of a previous run are stopped before any new
 //! child is spawned, so a restarted bridgedock never runs two copies of a server.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::bridge::Bridge;
 use crate::config::{Config, ConfigSource};
+use crate::godot::GodotAi;
 use crate::logs::{self, LogHub};
 use crate::status::{BridgeStatus, ServerStatus, Snapshot, StatusHub, now_ms};
 use crate::supervisor::{ChildRecords, ControlError, RestartTuning, ServerHandle, Supervisor};
@@ -42,6 +45,9 @@ pub struct Engine {
     supervisor: Supervisor,
     config: Config,
     state_dir: PathBuf,
+    /// The editor side of every `kind = "godot-ai"` server, by name.
+    godot: BTreeMap<String, Arc<GodotAi>>,
+    godot_shutdown: CancellationToken,
     files_shutdown: CancellationToken,
     file_writer: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -49,7 +55,7 @@ pub struct Engine {
 impl Engine {
     pub async fn start(options: EngineOptions, logs: LogHub) -> std::io::Result<Engine> {
         let EngineOptions {
-            config,
+            mut config,
             state_dir,
             tuning,
             log_file_max_bytes,
@@ -81,8 +87,18 @@ impl Engine {
         });
         let records = ChildRecords::new(&state_dir);
         status.record_reaped(records.reap_orphans().await);
+        let plans = crate::godot::prepare(&mut config, &state_dir)?;
         let (bridge, links) = Bridge::start(&config, &status, &logs);
         let supervisor = Supervisor::spawn(&config, &status, &logs, &records, &tuning, links);
+        let godot_shutdown = CancellationToken::new();
+        let godot = plans
+            .into_iter()
+            .map(|plan| {
+                let ai = GodotAi::new(plan, status.clone(), godot_shutdown.clone());
+                ai.start();
+                (ai.plan.name.clone(), ai)
+            })
+            .collect();
         tracing::info!(
             "bridgedock {} supervising {} server{}",
             env!("CARGO_PKG_VERSION"),
@@ -96,6 +112,8 @@ impl Engine {
             supervisor,
             config,
             state_dir,
+            godot,
+            godot_shutdown,
             files_shutdown,
             file_writer: parking_lot::Mutex::new(Some(file_writer)),
         })
@@ -147,8 +165,17 @@ impl Engine {
         futures_util::future::join_all(restarts).await
     }
 
+    /// The godot-ai side of server `name`, when it is `kind = "godot-ai"`.
+    pub fn godot(&self, name: &str) -> Option<&Arc<GodotAi>> {
+        self.godot.get(name)
+    }
+
     /// Stops every server gracefully (no orphans), then flushes the log files.
     pub async fn shutdown(&self) {
+        self.godot_shutdown.cancel();
+        for ai in self.godot.values() {
+            ai.withdraw_record();
+        }
         self.supervisor.shutdown().await;
         self.bridge.shutdown();
         tracing::info!("all servers stopped; bridgedock is exiting");

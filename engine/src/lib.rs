@@ -12,6 +12,7 @@ pub mod config;
 pub mod control;
 pub mod demo;
 pub mod engine;
+pub mod godot;
 pub mod host;
 pub mod logs;
 pub mod paths;

@@ -43,7 +43,37 @@ const CASES: &[(&str, &str, &str)] = &[
     (
         "unknown key with nothing close",
         "[servers.time]\ncommand = \"uvx\"\nflavour = \"vanilla\"\n",
-        "config.toml:3:1: unknown key `flavour` in [servers.time]\n  fix: remove it; valid keys are `command`, `args`, `env`, `cwd`, `transport`, `version`, `restart`, `autostart`, `stop_grace`, `request_timeout`",
+        "config.toml:3:1: unknown key `flavour` in [servers.time]\n  fix: remove it; valid keys are `command`, `args`, `env`, `cwd`, `transport`, `version`, `restart`, `autostart`, `stop_grace`, `request_timeout`, `kind`, `http_port`, `ws_port`, `dependency_overrides`",
+    ),
+    (
+        "godot-ai without a pinned version",
+        "[servers.godot]\nkind = \"godot-ai\"\n",
+        "config.toml:1:10: server `godot` is kind = \"godot-ai\" but has no `version`\n  fix: pin the package bridgedock runs under [servers.godot], e.g. version = \"4.3.1\"",
+    ),
+    (
+        "godot-ai with args",
+        "[servers.godot]\nkind = \"godot-ai\"\nversion = \"4.3.1\"\nargs = [\"--port\", \"8000\"]\n",
+        "config.toml:4:8: `args` in [servers.godot] are not used for kind = \"godot-ai\"\n  fix: remove them: bridgedock builds godot-ai's command line (ports, pid file, startup report) itself",
+    ),
+    (
+        "a godot-ai key on an ordinary server",
+        "[servers.time]\ncommand = \"uvx\"\nws_port = 9500\n",
+        "config.toml:3:11: `ws_port` in [servers.time] is only for kind = \"godot-ai\"\n  fix: add kind = \"godot-ai\" to the section, or remove the key",
+    ),
+    (
+        "unknown kind",
+        "[servers.godot]\nkind = \"godot\"\nversion = \"4.3.1\"\n",
+        "config.toml:2:8: unknown kind `godot` in [servers.godot]\n  fix: use one of `mcp`, `godot-ai`",
+    ),
+    (
+        "a port in quotes",
+        "[servers.godot]\nkind = \"godot-ai\"\nversion = \"4.3.1\"\nhttp_port = \"8000\"\n",
+        "config.toml:4:13: `http_port` in [servers.godot] must be a number, found a string\n  fix: write it without quotes, e.g. http_port = 8000",
+    ),
+    (
+        "both godot-ai ports the same",
+        "[servers.godot]\nkind = \"godot-ai\"\nversion = \"4.3.1\"\nhttp_port = 9500\n",
+        "config.toml:1:10: `http_port` and `ws_port` in [servers.godot] are both 9500\n  fix: give the editor WebSocket its own port, e.g. http_port = 8000 and ws_port = 9500",
     ),
     (
         "server without command",

@@ -127,6 +127,30 @@ pub struct ServerConfig {
     pub stop_grace: Duration,
     /// How long a client's request may wait for the server's answer (reset by progress).
     pub request_timeout: Duration,
+    /// Set for `kind = "godot-ai"`: bridgedock runs that package itself and stands between it
+    /// and the Godot editor plugin (see [`crate::godot`]).
+    pub godot: Option<GodotAiConfig>,
+}
+
+/// A `kind = "godot-ai"` server: the pinned package version is [`ServerConfig::version`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct GodotAiConfig {
+    /// The HTTP port the plugin and godot-ai's own attach bridges know (godot-ai's default 8000).
+    pub http_port: u16,
+    /// The editor WebSocket port the plugin connects to (godot-ai's default 9500).
+    pub ws_port: u16,
+    /// Requirement overrides handed to `uvx --overrides`, for a registry that lacks a pin.
+    pub dependency_overrides: Vec<String>,
+}
+
+impl Default for GodotAiConfig {
+    fn default() -> Self {
+        GodotAiConfig {
+            http_port: 8000,
+            ws_port: 9500,
+            dependency_overrides: Vec::new(),
+        }
+    }
 }
 
 impl ServerConfig {
@@ -143,6 +167,7 @@ impl ServerConfig {
             autostart: true,
             stop_grace: DEFAULT_STOP_GRACE,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            godot: None,
         }
     }
 }

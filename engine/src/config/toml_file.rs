@@ -39,7 +39,12 @@ const SERVER_KEYS: &[&str] = &[
     "autostart",
     "stop_grace",
     "request_timeout",
+    "kind",
+    "http_port",
+    "ws_port",
+    "dependency_overrides",
 ];
+const KINDS: &[&str] = &["mcp", "godot-ai"];
 const RESTART_VALUES: &[&str] = &["always", "on-failure", "never"];
 const REMOTE_TRANSPORTS: &[&str] = &["http", "sse", "streamable-http", "streamable_http", "ws"];
 
@@ -268,6 +273,10 @@ impl<'t> Checker<'t> {
     fn server(&mut self, name: &Key<'_>, table: &DeTable<'_>, section: &str) -> ServerConfig {
         let mut server = ServerConfig::new("");
         let mut command_mentioned = false;
+        let mut kind: Option<(usize, String)> = None;
+        let mut godot = crate::config::GodotAiConfig::default();
+        let mut godot_keys: Vec<(usize, &'static str)> = Vec::new();
+        let mut args_at = None;
         for (key, value) in table {
             let at = value.span().start;
             match key.get_ref().as_ref() {
@@ -277,7 +286,10 @@ impl<'t> Checker<'t> {
                         server.command = command;
                     }
                 }
-                "args" => server.args = self.args(value, section),
+                "args" => {
+                    args_at = Some(at);
+                    server.args = self.args(value, section);
+                }
                 "env" => server.env = self.env(value, section),
                 "cwd" => {
                     if let Some(cwd) = self.string(value, section, "cwd", "/path/to/dir") {
@@ -328,6 +340,37 @@ impl<'t> Checker<'t> {
                     Some(d) => server.request_timeout = d,
                     None => {}
                 },
+                "kind" => {
+                    if let Some(k) = self.string(value, section, "kind", "godot-ai") {
+                        if KINDS.contains(&k) {
+                            kind = Some((at, k.to_owned()));
+                        } else {
+                            // It was meant to be some kind: "no `command`" would mislead.
+                            command_mentioned = true;
+                            self.report(
+                                at,
+                                format!("unknown kind `{k}` in {section}"),
+                                unknown_fix(k, KINDS, &format!("use one of {}", list(KINDS))),
+                            );
+                        }
+                    }
+                }
+                "http_port" => {
+                    godot_keys.push((at, "http_port"));
+                    if let Some(p) = self.server_port(value, section, "http_port") {
+                        godot.http_port = p;
+                    }
+                }
+                "ws_port" => {
+                    godot_keys.push((at, "ws_port"));
+                    if let Some(p) = self.server_port(value, section, "ws_port") {
+                        godot.ws_port = p;
+                    }
+                }
+                "dependency_overrides" => {
+                    godot_keys.push((at, "dependency_overrides"));
+                    godot.dependency_overrides = self.args(value, section);
+                }
                 other => {
                     // `comand = "uvx"` is better reported as the typo it is than as a
                     // missing `command`, which would be the first error in the file.
@@ -335,6 +378,46 @@ impl<'t> Checker<'t> {
                     self.unknown_key(key, other, section, SERVER_KEYS);
                 }
             }
+        }
+        if kind.as_ref().is_some_and(|(_, k)| k == "godot-ai") {
+            if server.version.is_none() {
+                self.report(
+                    name.span().start,
+                    format!(
+                        "server `{}` is kind = \"godot-ai\" but has no `version`",
+                        name.get_ref()
+                    ),
+                    format!(
+                        "pin the package bridgedock runs under {section}, e.g. version = \"4.3.1\""
+                    ),
+                );
+            }
+            if let Some(at) = args_at {
+                self.report(
+                    at,
+                    format!("`args` in {section} are not used for kind = \"godot-ai\""),
+                    "remove them: bridgedock builds godot-ai's command line (ports, pid file, startup report) itself",
+                );
+            }
+            if godot.http_port == godot.ws_port {
+                self.report(
+                    name.span().start,
+                    format!("`http_port` and `ws_port` in {section} are both {}", godot.http_port),
+                    "give the editor WebSocket its own port, e.g. http_port = 8000 and ws_port = 9500",
+                );
+            }
+            if !command_mentioned {
+                server.command = "uvx".to_owned();
+            }
+            server.godot = Some(godot);
+            return server;
+        }
+        for (at, key) in godot_keys {
+            self.report(
+                at,
+                format!("`{key}` in {section} is only for kind = \"godot-ai\""),
+                "add kind = \"godot-ai\" to the section, or remove the key",
+            );
         }
         if !command_mentioned {
             self.report(
@@ -421,6 +504,33 @@ impl<'t> Checker<'t> {
                         a_type(other)
                     ),
                     "set it to the program to run, e.g. command = \"npx\"",
+                );
+                None
+            }
+        }
+    }
+
+    fn server_port(&mut self, value: &Value<'_>, section: &str, name: &str) -> Option<u16> {
+        match value.get_ref() {
+            DeValue::Integer(i) => match i.as_str().parse::<u16>() {
+                Ok(p) if p > 0 => Some(p),
+                _ => {
+                    self.report(
+                        value.span().start,
+                        format!("`{name}` in {section} must be a port number from 1 to 65535"),
+                        format!("e.g. {name} = 8000"),
+                    );
+                    None
+                }
+            },
+            other => {
+                self.report(
+                    value.span().start,
+                    format!(
+                        "`{name}` in {section} must be a number, found {}",
+                        a_type(other)
+                    ),
+                    format!("write it without quotes, e.g. {name} = 8000"),
                 );
                 None
             }

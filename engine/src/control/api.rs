@@ -50,6 +50,7 @@ pub fn router(state: ApiState) -> Router {
             "/mcp/{server}",
             get(mcp_get).post(mcp_post).delete(mcp_delete),
         )
+        .route_layer(middleware::from_fn_with_state(state.clone(), godot_ai_mcp))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(healthz))
@@ -135,6 +136,39 @@ fn refusal(denied: super::access::Denied) -> Response {
         ),
     );
     (denied.status(), axum::Json(body)).into_response()
+}
+
+/// `/mcp/NAME` of a `kind = "godot-ai"` server is godot-ai's own Streamable HTTP endpoint,
+/// forwarded with godot-ai's capability in place of bridgedock's token (already checked).
+async fn godot_ai_mcp(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+    let server = req
+        .uri()
+        .path()
+        .strip_prefix("/mcp/")
+        .map(|s| s.trim_end_matches('/').to_owned());
+    let Some(ai) = server.and_then(|s| state.engine.godot(&s).cloned()) else {
+        return next.run(req).await;
+    };
+    if req.headers().contains_key(header::UPGRADE) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`{}` is godot-ai, which bridgedock serves over Streamable HTTP only: use http://{}/mcp/{} without a WebSocket upgrade",
+                ai.plan.name,
+                req.headers()
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or("127.0.0.1:7455"),
+                ai.plan.name
+            ),
+        );
+    }
+    crate::godot::proxy::forward(
+        ai.plan.backend_http_port,
+        req,
+        Some(("/mcp", ai.plan.caps.http.as_str())),
+    )
+    .await
 }
 
 async fn require_token(State(state): State<ApiState>, req: Request, next: Next) -> Response {

@@ -8,6 +8,6 @@ mod model;
 
 pub use hub::{StatusChange, StatusHub, StatusSubscription};
 pub use model::{
-    BridgeStatus, ClientSession, ExitInfo, ReapedOrphan, ServerState, ServerStatus, Snapshot,
-    describe_exit, format_duration_ms, now_ms,
+    BridgeStatus, ClientSession, Diagnosis, EditorSession, ExitInfo, GodotStatus, ReapedOrphan,
+    ServerState, ServerStatus, Snapshot, describe_exit, format_duration_ms, now_ms,
 };

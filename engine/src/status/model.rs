@@ -182,6 +182,75 @@ pub struct ServerStatus {
     pub latency_p50_ms: Option<f64>,
     #[serde(default)]
     pub latency_p99_ms: Option<f64>,
+    /// For `kind = "godot-ai"`: the editor side (see [`GodotStatus`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub godot: Option<Box<GodotStatus>>,
+}
+
+/// What bridgedock knows about a godot-ai server beyond its process: its live version, the Godot
+/// editors connected through bridgedock's relay, the link to godot-ai's editor WebSocket and
+/// what is wrong, in words.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GodotStatus {
+    /// The ports the plugin and AI clients use (bridgedock listens on them).
+    pub http_port: u16,
+    pub ws_port: u16,
+    /// The ports godot-ai itself listens on, behind bridgedock.
+    pub backend_http_port: u16,
+    pub backend_ws_port: u16,
+    /// True while bridgedock holds both public ports.
+    pub listening: bool,
+    /// The pinned version, and the one godot-ai's `/godot-ai/status` reports (`None` = no answer yet).
+    pub expected_version: String,
+    pub live_version: Option<String>,
+    pub instance_id: Option<String>,
+    /// The capability record bridgedock publishes for the plugin.
+    pub record_path: String,
+    pub editors: Vec<EditorSession>,
+    /// The circuit breaker toward godot-ai's editor WebSocket.
+    pub circuit: crate::godot::breaker::Circuit,
+    pub circuit_failures: u32,
+    pub diagnoses: Vec<Diagnosis>,
+}
+
+/// A Godot editor connected to bridgedock's relay, as its handshake and events describe it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EditorSession {
+    pub session_id: String,
+    pub project_path: String,
+    pub godot_version: String,
+    pub plugin_version: String,
+    pub editor_pid: u64,
+    /// `ready`, `importing`, `playing` or `no_scene`.
+    pub readiness: String,
+    pub current_scene: Option<String>,
+    /// `playing` or `stopped`, once the plugin has said.
+    pub play_state: Option<String>,
+    pub connected_at_ms: u64,
+    /// `connected` (to godot-ai), `reconnecting` (godot-ai is away; the editor's socket stays open).
+    pub upstream: String,
+    pub upstream_since_ms: u64,
+    /// Attempts to reach godot-ai again since it went away (0 when connected).
+    pub reconnect_attempts: u32,
+    pub next_attempt_at_ms: Option<u64>,
+    /// How many times bridgedock replayed this editor's handshake to a new godot-ai.
+    pub replays: u32,
+    pub commands_in_flight: u32,
+    pub commands_done: u64,
+    pub last_command: Option<String>,
+    pub last_latency_ms: Option<f64>,
+    pub last_message_ms: u64,
+}
+
+/// Something wrong that a person can act on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    /// Stable key: `port-held`, `godot-ai-on-port`, `handshake-timeout`, `uvx-missing`,
+    /// `duplicate-session`, `token-mismatch`, `startup-failed`.
+    pub code: String,
+    pub message: String,
+    pub hint: String,
+    pub at_ms: u64,
 }
 
 impl ServerStatus {
@@ -304,6 +373,7 @@ mod tests {
             errors: 0,
             latency_p50_ms: None,
             latency_p99_ms: None,
+            godot: None,
         };
         assert!(!s.version_mismatch());
         s.reported_version = Some(String::new());

@@ -121,6 +121,7 @@ impl Actor {
             errors: 0,
             latency_p50_ms: None,
             latency_p99_ms: None,
+            godot: None,
         }
     }
 

@@ -90,6 +90,7 @@ pub fn looks_secret(name: &str) -> bool {
         "PASSWD",
         "AUTH",
         "CREDENTIAL",
+        "CAPABILITY",
     ]
     .iter()
     .any(|w| upper.contains(w))
@@ -134,6 +135,7 @@ mod tests {
             autostart: true,
             stop_grace: std::time::Duration::from_secs(5),
             request_timeout: std::time::Duration::from_secs(60),
+            godot: None,
         };
         assert_eq!(
             join_command(&display_command(&spec)),

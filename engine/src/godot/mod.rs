@@ -1,0 +1,434 @@
+//! godot-ai end to end: bridgedock runs the pinned godot-ai package and stands between it and
+//! the Godot editor plugin.
+//!
+//! godot-ai listens on two ports the plugin knows (HTTP 8000 and the editor WebSocket 9500 by
+//! default). bridgedock holds those two public ports itself and runs godot-ai on private ports
+//! behind them:
+//!
+//! - HTTP ([`proxy`]): every request is forwarded to godot-ai unchanged, except that
+//!   `/godot-ai/status` reports the public editor port; AI clients also reach it through
+//!   bridgedock's own `/mcp/NAME`, with bridgedock's token instead of godot-ai's capability.
+//! - Editor WebSocket ([`relay`]): bridgedock completes the plugin's handshake itself (it holds
+//!   the capability), then relays to godot-ai with a handshake of its own. When godot-ai
+//!   restarts the editor's socket stays open; bridgedock reconnects upstream on the plugin's
+//!   schedule, behind a circuit breaker, and replays the handshake.
+//! - The capability record ([`record`]) for the public port is published by bridgedock, which
+//!   also holds godot-ai's port lock: a plugin finds a compatible server and attaches to it,
+//!   and nothing starts a second godot-ai on the port.
+
+pub mod breaker;
+pub mod probe;
+pub mod proof;
+pub mod proxy;
+pub mod record;
+pub mod relay;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::status::{Diagnosis, EditorSession, GodotStatus, StatusHub, now_ms};
+use breaker::Breaker;
+use record::Capabilities;
+
+/// How a `kind = "godot-ai"` server is laid out on this machine.
+#[derive(Debug, Clone)]
+pub struct GodotPlan {
+    pub name: String,
+    pub version: String,
+    pub http_port: u16,
+    pub ws_port: u16,
+    pub backend_http_port: u16,
+    pub backend_ws_port: u16,
+    pub caps: Capabilities,
+    /// STATE/godot-ai/NAME: capabilities, pid file, startup report, godot-ai's private records.
+    pub dir: PathBuf,
+    /// Where the plugin reads records (`~/.config/godot-ai/capabilities`).
+    pub public_record_dir: PathBuf,
+}
+
+impl GodotPlan {
+    pub fn pid_file(&self) -> PathBuf {
+        self.dir.join("server.pid")
+    }
+    pub fn startup_report(&self) -> PathBuf {
+        self.dir.join("startup-report.json")
+    }
+    pub fn public_record(&self) -> PathBuf {
+        record::record_path(&self.public_record_dir, self.http_port)
+    }
+}
+
+/// Fills in the command line of every `kind = "godot-ai"` server and returns their plans.
+///
+/// `command = "uvx"` (the default) runs `uvx --from godot-ai==VERSION godot-ai …`; any other
+/// command is taken to be a godot-ai executable (say, in a venv you manage) and gets only the
+/// server's arguments.
+pub fn prepare(config: &mut Config, state_dir: &Path) -> std::io::Result<Vec<GodotPlan>> {
+    let mut plans = Vec::new();
+    for (name, spec) in config.servers.iter_mut() {
+        let Some(godot) = spec.godot.clone() else {
+            continue;
+        };
+        let version = spec.version.clone().unwrap_or_default();
+        let dir = state_dir.join("godot-ai").join(name);
+        crate::engine::create_private_dir(&dir)?;
+        let private_records = dir.join("capabilities");
+        crate::engine::create_private_dir(&private_records)?;
+        let caps = Capabilities::load_or_create(&dir.join("capabilities.json"))?;
+        let backend_http_port = free_port()?;
+        let backend_ws_port = free_port()?;
+        let plan = GodotPlan {
+            name: name.clone(),
+            version: version.clone(),
+            http_port: godot.http_port,
+            ws_port: godot.ws_port,
+            backend_http_port,
+            backend_ws_port,
+            caps: caps.clone(),
+            dir: dir.clone(),
+            public_record_dir: record::user_capability_dir(),
+        };
+        let mut args = Vec::new();
+        let is_uvx = Path::new(&spec.command)
+            .file_stem()
+            .is_some_and(|s| s == "uvx");
+        if is_uvx {
+            if !godot.dependency_overrides.is_empty() {
+                let file = dir.join("overrides.txt");
+                std::fs::write(&file, godot.dependency_overrides.join("\n") + "\n")?;
+                args.push("--overrides".to_owned());
+                args.push(file.display().to_string());
+            }
+            args.push("--from".to_owned());
+            args.push(format!("godot-ai=={version}"));
+            args.push("godot-ai".to_owned());
+        }
+        for a in [
+            "--transport",
+            "streamable-http",
+            "--port",
+            &backend_http_port.to_string(),
+            "--ws-port",
+            &backend_ws_port.to_string(),
+            "--pid-file",
+            &plan.pid_file().display().to_string(),
+            "--startup-report",
+            &plan.startup_report().display().to_string(),
+        ] {
+            args.push(a.to_owned());
+        }
+        spec.args = args;
+        spec.env
+            .insert("GODOT_AI_HTTP_CAPABILITY".into(), caps.http.clone());
+        spec.env
+            .insert("GODOT_AI_WS_TOKEN".into(), caps.websocket.clone());
+        spec.env.insert(
+            "GODOT_AI_CAPABILITY_DIR".into(),
+            private_records.display().to_string(),
+        );
+        plans.push(plan);
+    }
+    Ok(plans)
+}
+
+fn free_port() -> std::io::Result<u16> {
+    let l = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    Ok(l.local_addr()?.port())
+}
+
+/// One running godot-ai side: what the relay, the proxy and the prober share.
+pub struct GodotAi {
+    pub plan: GodotPlan,
+    status: StatusHub,
+    state: Mutex<Shared>,
+    pub shutdown: CancellationToken,
+}
+
+struct Shared {
+    listening: bool,
+    live_version: Option<String>,
+    instance_id: Option<String>,
+    editors: BTreeMap<u64, EditorSession>,
+    breaker: Breaker,
+    diagnoses: BTreeMap<String, Diagnosis>,
+    _claim: Option<record::PortClaim>,
+}
+
+impl GodotAi {
+    pub fn new(plan: GodotPlan, status: StatusHub, shutdown: CancellationToken) -> Arc<GodotAi> {
+        let ai = Arc::new(GodotAi {
+            plan,
+            status,
+            state: Mutex::new(Shared {
+                listening: false,
+                live_version: None,
+                instance_id: None,
+                editors: BTreeMap::new(),
+                breaker: Breaker::default(),
+                diagnoses: BTreeMap::new(),
+                _claim: None,
+            }),
+            shutdown,
+        });
+        ai.publish();
+        ai
+    }
+
+    /// Starts the public listeners (retrying while their ports are held), the relay, the proxy
+    /// and the prober.
+    pub fn start(self: &Arc<Self>) {
+        let ai = self.clone();
+        tokio::spawn(async move { ai.listen().await });
+        let ai = self.clone();
+        tokio::spawn(async move { probe::run(ai).await });
+    }
+
+    async fn listen(self: Arc<Self>) {
+        let http_port = self.plan.http_port;
+        let ws_port = self.plan.ws_port;
+        let (mut http, mut ws): (Option<TcpListener>, Option<TcpListener>) = (None, None);
+        loop {
+            if http.is_none() {
+                http = self.bind_public(http_port, "HTTP").await;
+            }
+            if ws.is_none() {
+                ws = self.bind_public(ws_port, "editor WebSocket").await;
+            }
+            if http.is_some() && ws.is_some() {
+                break;
+            }
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+        let (Some(http), Some(ws)) = (http, ws) else {
+            return;
+        };
+        match record::claim_port(&self.plan.public_record_dir, http_port) {
+            Ok(claim) => self.state.lock()._claim = Some(claim),
+            Err(e) => self.diagnose(
+                "port-claimed",
+                format!(
+                    "another godot-ai process holds the launch lock for port {http_port} ({e})"
+                ),
+                "a plugin or attach bridge started its own godot-ai: stop it, then restart this server",
+            ),
+        }
+        self.state.lock().listening = true;
+        self.clear_diagnosis("port-held");
+        self.clear_diagnosis("godot-ai-on-port");
+        tracing::info!(
+            "{}: godot-ai's ports {http_port} (HTTP) and {ws_port} (editor WebSocket) are bridgedock's; godot-ai itself runs on {} and {}",
+            self.plan.name,
+            self.plan.backend_http_port,
+            self.plan.backend_ws_port
+        );
+        self.publish();
+        let ai = self.clone();
+        tokio::spawn(async move { proxy::serve(ai, http).await });
+        relay::accept_loop(self.clone(), ws).await;
+    }
+
+    async fn bind_public(&self, port: u16, what: &str) -> Option<TcpListener> {
+        match TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(l) => Some(l),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                let holder = crate::supervisor::platform::tcp_listener(port);
+                let who = match &holder {
+                    Some((pid, cmd)) => format!("pid {pid}: {cmd}"),
+                    None => "another program (the OS does not say which)".to_owned(),
+                };
+                let godot = probe::foreign_godot_ai(port, &self.plan.public_record_dir).await;
+                match godot {
+                    Some(version) => self.diagnose(
+                        "godot-ai-on-port",
+                        format!(
+                            "godot-ai {version} that bridgedock did not start already serves port {port} ({who}){}",
+                            if probe::compatible(&version, &self.plan.version) {
+                                String::new()
+                            } else {
+                                format!("; it is incompatible with the pinned godot-ai == {}", self.plan.version)
+                            }
+                        ),
+                        "bridgedock never stops what it did not start: quit the editor or client that launched it (or stop that process), and bridgedock takes the port within 5 s",
+                    ),
+                    None => self.diagnose(
+                        "port-held",
+                        format!("the {what} port {port} is held by {who}"),
+                        "stop that program, or give this server other ports (http_port / ws_port) and the same in the Godot plugin's settings; bridgedock retries every 5 s",
+                    ),
+                }
+                None
+            }
+            Err(e) => {
+                self.diagnose(
+                    "port-held",
+                    format!("cannot listen on 127.0.0.1:{port} ({what}): {e}"),
+                    "pick another port in the config",
+                );
+                None
+            }
+        }
+    }
+
+    pub fn diagnose(&self, code: &str, message: impl Into<String>, hint: impl Into<String>) {
+        let message = message.into();
+        let changed = {
+            let mut s = self.state.lock();
+            let same = s.diagnoses.get(code).is_some_and(|d| d.message == message);
+            if !same {
+                s.diagnoses.insert(
+                    code.to_owned(),
+                    Diagnosis {
+                        code: code.to_owned(),
+                        message: message.clone(),
+                        hint: hint.into(),
+                        at_ms: now_ms(),
+                    },
+                );
+            }
+            !same
+        };
+        if changed {
+            tracing::warn!("{}: {message}", self.plan.name);
+            self.publish();
+        }
+    }
+
+    pub fn clear_diagnosis(&self, code: &str) {
+        if self.state.lock().diagnoses.remove(code).is_some() {
+            self.publish();
+        }
+    }
+
+    pub fn live_version(&self) -> Option<String> {
+        self.state.lock().live_version.clone()
+    }
+
+    pub fn set_live(&self, version: Option<String>, instance_id: Option<String>) {
+        let changed = {
+            let mut s = self.state.lock();
+            let changed = s.live_version != version || s.instance_id != instance_id;
+            s.live_version = version;
+            s.instance_id = instance_id;
+            changed
+        };
+        if changed {
+            self.publish();
+        }
+    }
+
+    pub fn listening(&self) -> bool {
+        self.state.lock().listening
+    }
+
+    /// Runs `f` on the breaker toward godot-ai's editor WebSocket.
+    pub fn breaker<T>(&self, f: impl FnOnce(&mut Breaker, Instant) -> T) -> T {
+        let out = f(&mut self.state.lock().breaker, Instant::now());
+        self.publish();
+        out
+    }
+
+    pub fn put_editor(&self, id: u64, editor: EditorSession) {
+        self.state.lock().editors.insert(id, editor);
+        self.publish();
+    }
+
+    pub fn update_editor(&self, id: u64, f: impl FnOnce(&mut EditorSession)) {
+        if let Some(e) = self.state.lock().editors.get_mut(&id) {
+            f(e);
+        }
+        self.publish();
+    }
+
+    pub fn remove_editor(&self, id: u64) {
+        self.state.lock().editors.remove(&id);
+        self.publish();
+    }
+
+    /// Is an editor with this session id connected already (through another socket)?
+    pub fn session_taken(&self, session_id: &str) -> bool {
+        self.state
+            .lock()
+            .editors
+            .values()
+            .any(|e| e.session_id == session_id)
+    }
+
+    /// Rebuilds the server's `godot` status from the shared state and announces it.
+    fn publish(&self) {
+        let g = {
+            let s = self.state.lock();
+            let now = Instant::now();
+            GodotStatus {
+                http_port: self.plan.http_port,
+                ws_port: self.plan.ws_port,
+                backend_http_port: self.plan.backend_http_port,
+                backend_ws_port: self.plan.backend_ws_port,
+                listening: s.listening,
+                expected_version: self.plan.version.clone(),
+                live_version: s.live_version.clone(),
+                instance_id: s.instance_id.clone(),
+                record_path: self.plan.public_record().display().to_string(),
+                editors: s.editors.values().cloned().collect(),
+                circuit: s.breaker.state(now),
+                circuit_failures: s.breaker.failures_in_window(now) as u32,
+                diagnoses: s.diagnoses.values().cloned().collect(),
+            }
+        };
+        let live = g.live_version.clone();
+        self.status.update_server(&self.plan.name, |s| {
+            s.reported_version = live;
+            s.godot = Some(Box::new(g));
+        });
+    }
+
+    /// Publishes the record for the public port with godot-ai's current instance id, so the
+    /// plugin and attach bridges that read it accept the status our proxy answers with.
+    pub fn publish_record(&self, instance_id: &str) {
+        if !self.listening() {
+            return;
+        }
+        let rec = record::Record {
+            http: self.plan.caps.http.clone(),
+            websocket: self.plan.caps.websocket.clone(),
+            instance_nonce: instance_id.to_owned(),
+        };
+        if record::read_record(&self.plan.public_record()).as_ref() == Some(&rec) {
+            return;
+        }
+        match record::publish(&self.plan.public_record(), &rec) {
+            Ok(()) => tracing::info!(
+                "{}: published the capability record {} for the Godot plugin",
+                self.plan.name,
+                self.plan.public_record().display()
+            ),
+            Err(e) => self.diagnose(
+                "record-unwritable",
+                format!(
+                    "cannot write the capability record {}: {e}",
+                    self.plan.public_record().display()
+                ),
+                "make the directory writable by this user (godot-ai wants it 0700 and owned by you)",
+            ),
+        }
+    }
+
+    /// Removes the public record if it is still ours (at shutdown).
+    pub fn withdraw_record(&self) {
+        let path = self.plan.public_record();
+        if let Some(rec) = record::read_record(&path) {
+            if rec.http == self.plan.caps.http {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+}
