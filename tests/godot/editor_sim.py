@@ -490,6 +490,7 @@ class EditorSimulator:
         self.close_events: list[dict[str, Any]] = []
         self.events_sent: list[dict[str, Any]] = []
         self.log_lines: list[str] = []
+        self.challenges: list[dict[str, Any]] = []
         self.session_ids: list[str] = [self.session_id]
         self.server_version = ""  # from the verified challenge, "" until the ACK
         self.last_record: CapabilityRecord | None = None
@@ -616,6 +617,10 @@ class EditorSimulator:
             change = self._change
             if predicate():
                 return
+            if self._task is not None and self._task.done() and not self._task.cancelled():
+                error = self._task.exception()
+                if error is not None:
+                    raise RuntimeError(f"editor sim {self.session_id} crashed") from error
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError(f"editor sim {self.session_id}: timed out after {timeout}s waiting for {what}")
@@ -659,6 +664,7 @@ class EditorSimulator:
             "readiness": self.readiness(),
             "dials": list(self.dials),
             "reconnect_attempts": list(self.reconnect_attempts),
+            "challenges": list(self.challenges),
             "commands": list(self.commands),
             "close_events": list(self.close_events),
             "events_sent": list(self.events_sent),
@@ -886,7 +892,9 @@ class EditorSimulator:
         server_version = parsed["server_version"]
         expected = server_proof(capability, client_nonce, server_nonce, server_version)
         proof_ok = hmac.compare_digest(parsed["server_proof"], expected)
-        self._fact("challenge", server_version=server_version, server_proof_valid=proof_ok)
+        challenge = {"server_version": server_version, "server_proof_valid": proof_ok, "t": self._now()}
+        self.challenges.append(challenge)
+        self._fact("challenge", **challenge)
         if not proof_ok and self.verify_server_proof:
             raise _HandshakeFailed(CLOSE_CODE_AUTH_FAILED, "v4 server proof failed")
 
