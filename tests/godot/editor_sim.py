@@ -420,7 +420,14 @@ class EditorSimulator:
     * ``close_events``: ``{code, reason, initiator ("server"|"editor"|"none"),
       authenticated, server_verified, session_id, t}``;
     * ``events_sent``: ``{event, data, t}``;
+    * ``challenges``: ``{server_version, server_proof_valid, t}`` per challenge;
+    * ``session_ids``: every id used (a 4001 mints a new one, like the plugin);
+    * ``last_record`` / ``last_record_error``: the capability record read at
+      the latest socket open;
     * ``log_lines``: the plugin log buffer (``logs_read`` source="plugin").
+
+    ``wait_for`` / ``wait_connected`` / ``wait_disconnected`` /
+    ``wait_close_code`` wait on these with a deadline.
 
     ``time_scale`` multiplies the reconnect delays and the log heartbeat;
     leave it at 1.0 for the plugin's real schedule.  ``verify_server_proof``

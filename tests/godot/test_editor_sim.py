@@ -15,6 +15,7 @@ tools venv), ``GODOT_AI_SERVER_START_TIMEOUT`` (seconds, default 180).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -41,6 +42,7 @@ import editor_sim  # noqa: E402
 from editor_sim import (  # noqa: E402
     CLOSE_CODE_AUTH_FAILED,
     CLOSE_CODE_DUPLICATE_SESSION,
+    CLOSE_CODE_PROTOCOL_MISMATCH,
     RECONNECT_DELAYS,
     EditorSimulator,
     read_capability_record,
@@ -492,6 +494,95 @@ async def test_duplicate_session_id_gets_4001_then_a_fresh_id(server: GodotAISer
                 assert session_id in await list_sessions(mcp)
             # The first editor was never disturbed.
             assert first.connect_count == 1 and first.close_events == []
+
+
+@pytest.mark.anyio
+async def test_godot_older_than_4_7_gets_4002(server: GodotAIServer, tmp_path: Path) -> None:
+    """websocket.py checks the proof first, then ``_supports_v4_editor``: Godot 4.6 is a protocol mismatch."""
+    sim = _sim(server, tmp_path, godot_version="4.6.2-stable (official)", time_scale=0.05)
+    async with sim:
+        close = await sim.wait_close_code(CLOSE_CODE_PROTOCOL_MISMATCH, timeout=20, initiator="server")
+    assert close["server_verified"] is True and close["authenticated"] is False
+    assert "4.7" in close["reason"]
+    assert sim.session_ids == [sim.session_id]  # only 4001 mints a new id
+
+
+@pytest.mark.anyio
+async def test_capability_record_is_reread_on_every_attempt(server: GodotAIServer, tmp_path: Path) -> None:
+    """No record: fail closed (editor closes 4003).  Once the record appears, the next attempt uses it."""
+    caps = tmp_path / "caps"
+    caps.mkdir(mode=0o700)
+    sim = EditorSimulator(
+        server.ws_url,
+        capability_dir=caps,
+        http_port=server.http_port,
+        project_path=str(tmp_path / "sim_project") + "/",
+        time_scale=0.05,
+    )
+    async with sim:
+        close = await sim.wait_close_code(CLOSE_CODE_AUTH_FAILED, timeout=20, initiator="editor")
+        assert close["reason"] == "missing v4 editor capability; restart the managed server from Godot"
+        assert "does not exist" in sim.last_record_error
+        # Publish the server's record the way capability.py does: a private 0600 file.
+        source = editor_sim.capability_record_path(server.capability_dir, server.http_port)
+        target = editor_sim.capability_record_path(caps, server.http_port)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(source.read_bytes())
+        await sim.wait_connected(timeout=20)
+    assert sim.last_record is not None and sim.last_record.websocket == server.ws_capability
+
+
+@pytest.mark.anyio
+async def test_cli_reports_facts_as_json_lines(server: GodotAIServer, tmp_path: Path) -> None:
+    """The CLI: JSON facts on stdout, control lines on stdin, 1000 close on quit."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(Path(editor_sim.__file__)),
+        "--ws-port", str(server.ws_port),
+        "--http-port", str(server.http_port),
+        "--capability-dir", str(server.capability_dir),
+        "--project-path", str(tmp_path / "cli_project"),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+
+    async def next_fact(kind: str, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no {kind!r} fact from the CLI")
+            line = await asyncio.wait_for(proc.stdout.readline(), remaining)
+            if not line:
+                raise EOFError(f"CLI exited before a {kind!r} fact")
+            fact = json.loads(line)
+            if fact["fact"] == kind:
+                return fact
+
+    try:
+        connected = await next_fact("connected", timeout=20)
+        assert connected["server_version"] == "4.3.1"
+        assert connected["session_id"].startswith("cli-project@")
+        proc.stdin.write(b'{"op": "scene", "path": "res://cli.tscn"}\nplay\n')
+        await proc.stdin.drain()
+        async with mcp_client(server) as mcp:
+            await wait_session(mcp, connected["session_id"], timeout=10,
+                               current_scene="res://cli.tscn", play_state="playing")
+            await call_tool(mcp, "session_activate", {"session_id": connected["session_id"]})
+            is_error, state = await call_tool(mcp, "editor_state", {})
+            assert not is_error and state["is_playing"] is True
+        command = await next_fact("command", timeout=10)
+        assert command["command"] == "get_editor_state" and command["status"] == "ok"
+        proc.stdin.write(b"quit\n")
+        await proc.stdin.drain()
+        facts = await next_fact("facts", timeout=10)
+        assert facts["close_events"][-1]["code"] == 1000
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
 
 
 # Keep last: it restarts the module's server (same ports and capabilities).
