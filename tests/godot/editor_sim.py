@@ -1043,7 +1043,7 @@ class EditorSimulator:
                 result = handler(params)
                 if inspect.isawaitable(result):
                     result = await result
-            except Exception as exc:  # noqa: BLE001 - a crashed handler is a malformed result
+            except Exception:  # noqa: BLE001 - a crashed handler is a malformed result
                 logger.exception("handler %s crashed", command)
                 result = None
             if not isinstance(result, dict) or not ("data" in result or "error" in result):
