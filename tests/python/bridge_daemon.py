@@ -26,7 +26,7 @@ TIME_SERVER = SERVERS_VENV / "bin" / "mcp-server-time"
 
 
 class Daemon:
-    def __init__(self, config_toml: str):
+    def __init__(self, config_toml: str, env: dict | None = None):
         if not BRIDGEDOCKD.exists():
             raise RuntimeError(f"{BRIDGEDOCKD} is missing: run `cargo build` (scripts/test does)")
         self.dir = tempfile.TemporaryDirectory(prefix="bd-py-")
@@ -43,6 +43,7 @@ class Daemon:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
+            env=env,
         )
         prefix = "bridgedockd: API listening on http://"
         for line in self.proc.stdout:

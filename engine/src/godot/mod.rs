@@ -148,6 +148,9 @@ pub struct GodotAi {
     pub plan: GodotPlan,
     status: StatusHub,
     state: Mutex<Shared>,
+    /// Bumped each time the prober sees a godot-ai instance answer for the first time: relays
+    /// waiting to reconnect try at once instead of waiting out the rest of their delay.
+    instance_seen: tokio::sync::watch::Sender<u64>,
     pub shutdown: CancellationToken,
 }
 
@@ -175,6 +178,7 @@ impl GodotAi {
                 diagnoses: BTreeMap::new(),
                 _claim: None,
             }),
+            instance_seen: tokio::sync::watch::channel(0).0,
             shutdown,
         });
         ai.publish();
@@ -243,13 +247,19 @@ impl GodotAi {
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                 let holder = crate::supervisor::platform::tcp_listener(port);
                 let who = match &holder {
-                    Some((pid, cmd)) => format!("pid {pid}: {cmd}"),
+                    Some((pid, cmd)) => {
+                        let mut cmd = cmd.split_whitespace().collect::<Vec<_>>().join(" ");
+                        if cmd.chars().count() > 160 {
+                            cmd = cmd.chars().take(160).collect::<String>() + "…";
+                        }
+                        format!("pid {pid}: {cmd}")
+                    }
                     None => "another program (the OS does not say which)".to_owned(),
                 };
                 let godot = probe::foreign_godot_ai(port, &self.plan.public_record_dir).await;
                 match godot {
                     Some(version) => self.diagnose(
-                        "godot-ai-on-port",
+                        &format!("godot-ai-on-port:{port}"),
                         format!(
                             "godot-ai {version} that bridgedock did not start already serves port {port} ({who}){}",
                             if probe::compatible(&version, &self.plan.version) {
@@ -261,7 +271,7 @@ impl GodotAi {
                         "bridgedock never stops what it did not start: quit the editor or client that launched it (or stop that process), and bridgedock takes the port within 5 s",
                     ),
                     None => self.diagnose(
-                        "port-held",
+                        &format!("port-held:{port}"),
                         format!("the {what} port {port} is held by {who}"),
                         "stop that program, or give this server other ports (http_port / ws_port) and the same in the Godot plugin's settings; bridgedock retries every 5 s",
                     ),
@@ -270,7 +280,7 @@ impl GodotAi {
             }
             Err(e) => {
                 self.diagnose(
-                    "port-held",
+                    &format!("port-held:{port}"),
                     format!("cannot listen on 127.0.0.1:{port} ({what}): {e}"),
                     "pick another port in the config",
                 );
@@ -279,14 +289,17 @@ impl GodotAi {
         }
     }
 
-    pub fn diagnose(&self, code: &str, message: impl Into<String>, hint: impl Into<String>) {
+    /// Records what is wrong under `key`: its code, or `code:detail` when one code can hold
+    /// several at once (a port held, per port).
+    pub fn diagnose(&self, key: &str, message: impl Into<String>, hint: impl Into<String>) {
         let message = message.into();
+        let code = key.split(':').next().unwrap_or(key);
         let changed = {
             let mut s = self.state.lock();
-            let same = s.diagnoses.get(code).is_some_and(|d| d.message == message);
+            let same = s.diagnoses.get(key).is_some_and(|d| d.message == message);
             if !same {
                 s.diagnoses.insert(
-                    code.to_owned(),
+                    key.to_owned(),
                     Diagnosis {
                         code: code.to_owned(),
                         message: message.clone(),
@@ -303,8 +316,17 @@ impl GodotAi {
         }
     }
 
+    /// Clears the diagnoses with this code (every key `code` or `code:…`).
     pub fn clear_diagnosis(&self, code: &str) {
-        if self.state.lock().diagnoses.remove(code).is_some() {
+        let removed = {
+            let mut s = self.state.lock();
+            let before = s.diagnoses.len();
+            s.diagnoses.retain(|key, _| {
+                key != code && !key.strip_prefix(code).is_some_and(|r| r.starts_with(':'))
+            });
+            before != s.diagnoses.len()
+        };
+        if removed {
             self.publish();
         }
     }
@@ -314,16 +336,25 @@ impl GodotAi {
     }
 
     pub fn set_live(&self, version: Option<String>, instance_id: Option<String>) {
-        let changed = {
+        let (changed, new_instance) = {
             let mut s = self.state.lock();
             let changed = s.live_version != version || s.instance_id != instance_id;
+            let new_instance = instance_id.is_some() && s.instance_id != instance_id;
             s.live_version = version;
             s.instance_id = instance_id;
-            changed
+            (changed, new_instance)
         };
         if changed {
             self.publish();
         }
+        if new_instance {
+            self.instance_seen.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// Changes each time a new godot-ai instance answers.
+    pub fn instances(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.instance_seen.subscribe()
     }
 
     pub fn listening(&self) -> bool {

@@ -146,17 +146,40 @@ pub async fn forward(port: u16, req: Request, replace: Option<(&str, &str)>) -> 
         // The browser-facing checks were bridgedock's; godot-ai sees a local client.
         parts.headers.remove(header::ORIGIN);
     }
-    let upstream = Request::from_parts(parts, body);
-    match client().request(upstream).await {
-        Ok(res) => {
-            let (parts, body) = res.into_parts();
-            Response::from_parts(parts, Body::new(body))
+    // Bodies are small JSON-RPC messages (godot-ai refuses more than 4 MiB); holding one lets
+    // a request that arrives while godot-ai restarts wait for it instead of failing.
+    let Ok(body) = http_body_util::Limited::new(body, MAX_BODY).collect().await else {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            axum::Json(serde_json::json!({"jsonrpc": "2.0", "id": null,
+                "error": {"code": -32600, "message": "request body over 4 MiB (godot-ai's limit) or cut off"}})),
+        )
+            .into_response();
+    };
+    let body = body.to_bytes();
+    let deadline = tokio::time::Instant::now() + RESTART_WAIT;
+    loop {
+        let upstream = Request::from_parts(parts.clone(), Body::from(body.clone()));
+        match client().request(upstream).await {
+            Ok(res) => {
+                let (parts, body) = res.into_parts();
+                return Response::from_parts(parts, Body::new(body));
+            }
+            Err(e) if e.is_connect() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => {
+                return bad_gateway(&format!(
+                    "godot-ai is not answering on its port {port} ({e}); if it is restarting, retry in a moment"
+                ));
+            }
         }
-        Err(e) => bad_gateway(&format!(
-            "godot-ai is not answering on its port {port} ({e}); it may be restarting — retry in a moment"
-        )),
     }
 }
+
+const MAX_BODY: usize = 4 * 1024 * 1024;
+/// How long a request waits for godot-ai to come back (a restart takes 6–9 s with uvx).
+const RESTART_WAIT: Duration = Duration::from_secs(30);
 
 fn bad_gateway(message: &str) -> Response {
     (

@@ -4,8 +4,8 @@
 //! identity, and relays commands, replies and events between them.
 //!
 //! When godot-ai goes away (restart, crash) the editor's socket stays open. bridgedock
-//! reconnects upstream on the plugin's own schedule (1, 2, 4, 8, 16, 30, 60 s), with a fresh
-//! socket each time, logging the first 5 attempts and then every 10th, behind a circuit breaker;
+//! reconnects upstream on the plugin's own schedule (1, 2, 4, 8, 16, 30, 60 s) — and at once
+//! when its prober sees the new godot-ai answer — with a fresh socket each time, logging the first 5 attempts and then every 10th, behind a circuit breaker;
 //! once back it replays the handshake and the editor's last scene and play state. Replies the
 //! editor sends for commands of the godot-ai that went away are dropped (nobody waits for them).
 
@@ -399,8 +399,11 @@ async fn serve_editor(ai: Arc<GodotAi>, stream: TcpStream, id: u64) {
     let mut in_flight: HashMap<String, (String, Instant)> = HashMap::new();
     // The editor's last state events, replayed to a new godot-ai after the handshake.
     let mut last_events: HashMap<String, String> = HashMap::new();
+    let mut instances = ai.instances();
+    instances.mark_unchanged();
     loop {
         let wake = link.next_at;
+        let waiting = link.ws.is_none();
         tokio::select! {
             _ = ai.shutdown.cancelled() => {
                 close(&mut editor, 1001, "bridgedock is shutting down").await;
@@ -454,6 +457,10 @@ async fn serve_editor(ai: Arc<GodotAi>, stream: TcpStream, id: u64) {
                 }
             }
             _ = async { match wake { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => {
+                reconnect(&ai, id, &identity, &mut link, &last_events).await;
+            }
+            // godot-ai answers again: no need to wait out the rest of the delay.
+            Ok(()) = instances.changed(), if waiting => {
                 reconnect(&ai, id, &identity, &mut link, &last_events).await;
             }
         }

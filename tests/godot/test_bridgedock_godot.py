@@ -1,0 +1,430 @@
+"""godot-ai end to end through bridgedock: the real godot-ai 4.3.1 package run by bridgedockd
+(`kind = "godot-ai"`), the editor simulator (which speaks the plugin's v4 protocol exactly as
+godot-ai 4.3.1 expects it) on bridgedock's editor port, and AI clients (the official MCP Python
+SDK) on bridgedock's `/mcp/godot` and on the public godot-ai port.
+
+Every wait has a deadline; nothing asserts wall-clock speed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+
+import anyio
+import httpx
+import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+from bridge_daemon import Daemon  # noqa: E402
+from editor_sim import EditorSimulator  # noqa: E402
+
+UVX = os.environ.get(
+    "GODOT_AI_UVX",
+    str(
+        Path(
+            os.environ.get(
+                "BRIDGEDOCK_SERVERS_VENV", Path.home() / ".cache" / "bridgedock" / "servers-venv"
+            )
+        )
+        / "bin"
+        / "uvx"
+    ),
+)
+VERSION = "4.3.1"
+# This registry's view of PyPI lacks certifi 2026.10.19, which fastmcp-slim 4.1.3 pins as a floor.
+OVERRIDES = '["certifi>=2026.10.18"]'
+# The server starts in 6-9 s with uv's cache warm; a cold cache downloads 77 packages.
+START = float(os.environ.get("GODOT_AI_SERVER_START_TIMEOUT", "180"))
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def godot_config(http_port: int, ws_port: int, version: str = VERSION, command: str | None = None) -> str:
+    lines = [
+        "[servers.godot]",
+        'kind = "godot-ai"',
+        f'version = "{version}"',
+        f"http_port = {http_port}",
+        f"ws_port = {ws_port}",
+        f"dependency_overrides = {OVERRIDES}",
+        'env = { GODOT_AI_DISABLE_TELEMETRY = "1", FASTMCP_CHECK_FOR_UPDATES = "off" }',
+    ]
+    if command:
+        lines.append(f"command = {json.dumps(command)}")
+    return "\n".join(lines) + "\n"
+
+
+class GodotDaemon:
+    """bridgedockd running one godot-ai, with the plugin's capability directory in a temp dir."""
+
+    def __init__(self, *, version: str = VERSION, command: str | None = None, path: str | None = None,
+                 http_port: int | None = None, ws_port: int | None = None) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="bd-godot-"))
+        self.caps = self.root / "godot-caps"
+        self.http_port = http_port or free_port()
+        self.ws_port = ws_port or free_port()
+        env = dict(os.environ)
+        env["GODOT_AI_CAPABILITY_DIR"] = str(self.caps)
+        env["PATH"] = path if path is not None else f"{Path(UVX).parent}:{env.get('PATH', '')}"
+        self.daemon = Daemon(godot_config(self.http_port, self.ws_port, version, command), env=env)
+        self.token = self.daemon.token
+
+    def godot(self) -> dict[str, Any]:
+        return self.daemon.server("godot")
+
+    def wait(self, what: str, predicate: Callable[[dict[str, Any]], Any], timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        last: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            last = self.godot()
+            got = predicate(last)
+            if got:
+                return got
+            time.sleep(0.1)  # poll interval, not an assertion
+        raise AssertionError(f"never {what} within {timeout}s; last status: {json.dumps(last, indent=1)}")
+
+    def wait_live(self) -> dict[str, Any]:
+        return self.wait("answering", lambda s: s.get("godot") and s["godot"]["live_version"] and s, START)
+
+    def editor(self, session_id: str) -> dict[str, Any] | None:
+        g = self.godot().get("godot") or {}
+        return next((e for e in g.get("editors", []) if e["session_id"] == session_id), None)
+
+    def sim(self, tmp_path: Path, **kwargs: Any) -> EditorSimulator:
+        kwargs.setdefault("project_path", str(tmp_path / "game") + "/")
+        return EditorSimulator(
+            f"ws://127.0.0.1:{self.ws_port}",
+            capability_dir=self.caps,
+            http_port=self.http_port,
+            **kwargs,
+        )
+
+    def stop(self) -> None:
+        self.daemon.stop()
+
+
+@asynccontextmanager
+async def ai_client(url: str, bearer: str) -> AsyncIterator[ClientSession]:
+    """An AI client: the official MCP Python SDK over Streamable HTTP."""
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {bearer}"},
+                                 timeout=httpx.Timeout(60.0)) as http:
+        async with streamable_http_client(url, http_client=http) as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                yield session
+
+
+async def tool(session: ClientSession, name: str, arguments: dict[str, Any]) -> tuple[bool, Any]:
+    result = await session.call_tool(name, arguments)
+    if result.structuredContent is not None and not result.isError:
+        return False, result.structuredContent
+    text = next((b.text for b in result.content if getattr(b, "text", None)), "")
+    try:
+        return bool(result.isError), json.loads(text)
+    except json.JSONDecodeError:
+        return bool(result.isError), text
+
+
+@pytest.fixture(scope="module")
+def bd() -> Any:
+    d = GodotDaemon()
+    try:
+        d.wait_live()
+        yield d
+    finally:
+        d.stop()
+
+
+def bridge_url(d: GodotDaemon) -> str:
+    return f"http://{d.daemon.addr}/mcp/godot"
+
+
+@pytest.mark.anyio
+async def test_an_ai_client_reaches_the_editor_through_bridgedock(bd: GodotDaemon, tmp_path: Path) -> None:
+    status = bd.godot()
+    assert status["command"][0].endswith("uvx") and f"godot-ai=={VERSION}" in status["command"]
+    g = status["godot"]
+    assert g["listening"] and g["live_version"] == VERSION and g["expected_version"] == VERSION
+    assert status["reported_version"] == VERSION
+    # The plugin's record for the public port: bridgedock's capabilities, godot-ai's instance.
+    record = json.loads((bd.caps / f"http-{bd.http_port}.json").read_text())
+    assert record["instance_nonce"] == g["instance_id"]
+    assert oct((bd.caps / f"http-{bd.http_port}.json").stat().st_mode & 0o777) == "0o600"
+    # The plugin's status probe on the public port names the public editor port.
+    probe = httpx.get(f"http://127.0.0.1:{bd.http_port}/godot-ai/status",
+                      headers={"Authorization": f"Bearer {record['http']}"})
+    assert probe.status_code == 200 and probe.json()["ws_port"] == bd.ws_port
+    assert probe.json()["instance_id"] == record["instance_nonce"]
+
+    sim = bd.sim(tmp_path, session_id="game@00000000000000a1")
+    async with sim:
+        await sim.wait_connected(timeout=20)
+        assert sim.server_version == VERSION
+        await sim.set_scene("res://levels/one.tscn")
+        bd.wait("to list the editor", lambda s: (e := next(iter(s["godot"]["editors"]), None))
+                and e["upstream"] == "connected" and e["current_scene"] == "res://levels/one.tscn", 20)
+
+        # Through bridgedock's own endpoint, with bridgedock's token.
+        async with ai_client(bridge_url(bd), bd.token) as ai:
+            is_error, state = await tool(ai, "editor_state", {})
+            assert not is_error, state
+            assert state["project_name"] == "game"
+            assert state["current_scene"] == "res://levels/one.tscn"
+        assert sim.commands[-1]["command"] == "get_editor_state"
+        e = bd.editor(sim.session_id)
+        assert e["commands_done"] >= 1 and e["last_command"] == "get_editor_state"
+        assert e["last_latency_ms"] is not None and e["commands_in_flight"] == 0
+        assert e["project_path"].endswith("/game/") and e["godot_version"].startswith("4.7")
+        assert e["readiness"] == "ready"
+
+        # Through the public godot-ai port, as godot-ai's own attach bridge would.
+        async with ai_client(f"http://127.0.0.1:{bd.http_port}/mcp", record["http"]) as ai:
+            is_error, sessions = await tool(ai, "session_manage", {"op": "list"})
+            assert not is_error, sessions
+            ids = [s["session_id"] for s in sessions["sessions"]]
+            assert ids == [sim.session_id]
+
+        # The editor plays: readiness follows its events.
+        await sim.set_playing(True)
+        bd.wait("to see the editor playing", lambda s: s["godot"]["editors"][0]["play_state"] == "playing"
+                and s["godot"]["editors"][0]["readiness"] == "playing", 10)
+        await sim.set_playing(False)
+
+
+@pytest.mark.anyio
+async def test_a_restart_keeps_the_editor_connected_and_answering(bd: GodotDaemon, tmp_path: Path) -> None:
+    sim = bd.sim(tmp_path, session_id="game@00000000000000b2")
+    async with sim:
+        await sim.wait_connected(timeout=20)
+        await sim.set_scene("res://levels/two.tscn")
+        bd.wait("to list the editor", lambda s: any(e["session_id"] == sim.session_id and e["upstream"] == "connected"
+                                                     for e in s["godot"]["editors"]), 20)
+        pid = bd.godot()["pid"]
+        old_instance = bd.godot()["godot"]["instance_id"]
+        bd.daemon.ctl("restart", "godot")
+        # bridgedock holds the editor's socket: it sees godot-ai go away and come back.
+        bd.wait("to show the reconnect", lambda s: any(e["upstream"] in ("reconnecting", "connecting")
+                                                       for e in s["godot"]["editors"]), 20)
+        back = bd.wait("the editor back on the new godot-ai",
+                       lambda s: s["pid"] != pid and s["godot"]["instance_id"] not in (None, old_instance)
+                       and (e := bd.editor(sim.session_id)) and e["upstream"] == "connected" and e["replays"] >= 1 and e,
+                       START)
+        assert back["reconnect_attempts"] == 0
+        # The editor itself noticed nothing: one handshake, no close.
+        assert sim.connect_count == 1 and sim.close_events == [], (sim.close_events, sim.dials)
+        async with ai_client(bridge_url(bd), bd.token) as ai:
+            is_error, state = await tool(ai, "editor_state", {})
+            assert not is_error, state
+            assert state["current_scene"] == "res://levels/two.tscn"
+            # The new godot-ai learnt the editor's scene from the replayed events.
+            is_error, sessions = await tool(ai, "session_manage", {"op": "list"})
+            entry = next(s for s in sessions["sessions"] if s["session_id"] == sim.session_id)
+            assert entry["current_scene"] == "res://levels/two.tscn", entry
+
+
+@pytest.mark.anyio
+async def test_a_request_sent_during_a_restart_waits_for_godot_ai(bd: GodotDaemon, tmp_path: Path) -> None:
+    sim = bd.sim(tmp_path, session_id="game@00000000000000c3")
+    async with sim:
+        await sim.wait_connected(timeout=20)
+        bd.daemon.ctl("restart", "godot")
+        bd.wait("to go down", lambda s: s["godot"]["live_version"] is None, 20)
+        # A new AI client connects while godot-ai is still starting: it is held, not refused.
+        async with ai_client(bridge_url(bd), bd.token) as ai:
+            is_error, state = await tool(ai, "editor_state", {})
+            if is_error:
+                # godot-ai answered before the relay replayed the editor: it says so, and the
+                # next call (after the relay is back) reaches the editor.
+                bd.wait("the editor back", lambda s: (e := bd.editor(sim.session_id)) and e["upstream"] == "connected", START)
+                is_error, state = await tool(ai, "editor_state", {})
+            assert not is_error, state
+            assert state["project_name"] == "game"
+
+
+@pytest.mark.anyio
+async def test_handshake_faults_are_refused_with_godot_ais_codes_and_diagnosed(bd: GodotDaemon, tmp_path: Path) -> None:
+    # A wrong capability: bridgedock refuses with 4003 and says what to do.
+    bad = bd.sim(tmp_path, session_id="game@00000000000000d4", capability="0" * 64,
+                 verify_server_proof=False)
+    async with bad:
+        await bad.wait_close_code(4003, timeout=20)
+    d = bd.wait("to diagnose the token mismatch",
+                lambda s: next((x for x in s["godot"]["diagnoses"] if x["code"] == "token-mismatch"), None), 10)
+    assert "capability" in d["hint"]
+
+    # Two editors with one session id: the second gets 4001 (and, like the plugin, a new id).
+    first = bd.sim(tmp_path, session_id="game@00000000000000e5")
+    second = bd.sim(tmp_path, session_id="game@00000000000000e5")
+    async with first:
+        await first.wait_connected(timeout=20)
+        async with second:
+            await second.wait_close_code(4001, timeout=20)
+            await second.wait_connected(timeout=20)
+            assert second.session_ids[-1] != first.session_id
+        bd.wait("to diagnose the duplicate", lambda s: any(x["code"] == "duplicate-session" for x in s["godot"]["diagnoses"]), 10)
+
+    # Connected but silent: closed after 5 s like godot-ai would, and diagnosed.
+    import websockets
+    async with websockets.connect(f"ws://127.0.0.1:{bd.ws_port}") as ws:
+        with anyio.fail_after(15):
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    bd.wait("to diagnose the silent client", lambda s: any(x["code"] == "handshake-timeout" for x in s["godot"]["diagnoses"]), 10)
+
+    # A browser page cannot reach the editor port.
+    with pytest.raises(websockets.InvalidStatus):
+        async with websockets.connect(f"ws://127.0.0.1:{bd.ws_port}", origin="https://evil.example"):
+            pass
+
+
+@pytest.mark.anyio
+async def test_an_editor_plugin_of_another_version_is_shown(bd: GodotDaemon, tmp_path: Path) -> None:
+    sim = bd.sim(tmp_path, session_id="game@00000000000000f6", plugin_version="4.2.0")
+    async with sim:
+        await sim.wait_connected(timeout=20)
+        e = bd.wait("to list the editor", lambda s: bd.editor(sim.session_id), 10)
+        assert e["plugin_version"] == "4.2.0" and bd.godot()["godot"]["live_version"] == VERSION
+
+
+def test_a_server_of_another_version_than_pinned_is_reported(tmp_path: Path) -> None:
+    """godot-ai from a venv you manage (`command` = its executable) that is not the pinned one."""
+    venv = tmp_path / "venv"
+    uv = str(Path(UVX).with_name("uv"))
+    overrides = tmp_path / "overrides.txt"
+    overrides.write_text("certifi>=2026.10.18\n")
+    subprocess.run([uv, "venv", "-q", str(venv)], check=True)
+    subprocess.run([uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"),
+                    "--override", str(overrides), f"godot-ai=={VERSION}"], check=True)
+    d = GodotDaemon(version="4.2.3", command=str(venv / "bin" / "godot-ai"))
+    try:
+        s = d.wait_live()
+        assert s["command"][0] == str(venv / "bin" / "godot-ai")
+        assert s["godot"]["live_version"] == VERSION and s["godot"]["expected_version"] == "4.2.3"
+        assert s["reported_version"] == VERSION and s["expected_version"] == "4.2.3"
+    finally:
+        d.stop()
+
+
+def holder(port: int) -> subprocess.Popen:
+    """A foreign process holding `port` (not bridgedock's, not godot-ai)."""
+    code = (
+        "import socket, time\n"
+        "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+        f"s.bind(('127.0.0.1', {port})); s.listen(); print('ready', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    assert p.stdout.readline().strip() == "ready"
+    return p
+
+
+@pytest.mark.anyio
+async def test_foreign_processes_on_both_ports_are_diagnosed_not_killed(tmp_path: Path) -> None:
+    http_port, ws_port = free_port(), free_port()
+    squatters = [holder(http_port), holder(ws_port)]
+    d = None
+    try:
+        d = GodotDaemon(http_port=http_port, ws_port=ws_port)
+        s = d.wait("to diagnose both ports", lambda s: s.get("godot") and len(
+            [x for x in s["godot"]["diagnoses"] if x["code"] == "port-held"]) >= 1 and s, 30)
+        d.wait_live()  # godot-ai itself runs on its private ports meanwhile
+        g = d.godot()["godot"]
+        messages = " ".join(x["message"] for x in g["diagnoses"])
+        assert f"port {http_port}" in messages and f"pid {squatters[0].pid}" in messages, messages
+        assert not g["listening"]
+        time.sleep(6)  # longer than bridgedock's 5 s retry: it must still not touch them
+        assert all(p.poll() is None for p in squatters), "bridgedock killed a process it did not start"
+        # Once they go, bridgedock takes the ports and the editor connects.
+        for p in squatters:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        d.wait("to take the ports", lambda s: s["godot"]["listening"] and not any(
+            x["code"] == "port-held" for x in s["godot"]["diagnoses"]), 30)
+        sim = d.sim(tmp_path)
+        async with sim:
+            await sim.wait_connected(timeout=30)
+    finally:
+        for p in squatters:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+        if d:
+            d.stop()
+
+
+def test_a_foreign_godot_ai_on_the_port_is_named_with_its_version(tmp_path: Path) -> None:
+    caps = tmp_path / "godot-caps"
+    caps.mkdir(mode=0o700)
+    http_port, ws_port = free_port(), free_port()
+    env = dict(os.environ, GODOT_AI_CAPABILITY_DIR=str(caps), GODOT_AI_DISABLE_TELEMETRY="1",
+               FASTMCP_CHECK_FOR_UPDATES="off")
+    overrides = tmp_path / "ov.txt"
+    overrides.write_text("certifi>=2026.10.18\n")
+    foreign = subprocess.Popen(
+        [UVX, "--overrides", str(overrides), "--from", f"godot-ai=={VERSION}", "godot-ai",
+         "--transport", "streamable-http", "--port", str(http_port), "--ws-port", str(ws_port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + START
+        while not (caps / f"http-{http_port}.json").exists():
+            assert time.monotonic() < deadline and foreign.poll() is None, "foreign godot-ai did not start"
+            time.sleep(0.2)
+        # bridgedock reads the plugin's records where godot-ai writes them.
+        env_daemon = dict(os.environ, GODOT_AI_CAPABILITY_DIR=str(caps),
+                          PATH=f"{Path(UVX).parent}:{os.environ.get('PATH', '')}")
+        daemon = Daemon(godot_config(http_port, ws_port), env=env_daemon)
+        try:
+            deadline = time.monotonic() + 30
+            found = None
+            while time.monotonic() < deadline and not found:
+                g = daemon.server("godot").get("godot") or {}
+                found = next((x for x in g.get("diagnoses", []) if x["code"] == "godot-ai-on-port"), None)
+                time.sleep(0.2)
+            assert found, daemon.server("godot")
+            assert f"godot-ai {VERSION} that bridgedock did not start already serves port {http_port}" in found["message"]
+            assert "never stops what it did not start" in found["hint"]
+            assert foreign.poll() is None
+            # bridgedock must not publish over the foreign server's record.
+            rec = json.loads((caps / f"http-{http_port}.json").read_text())
+            assert rec["http"] != json.loads((Path(daemon.state) / "godot-ai" / "godot" / "capabilities.json").read_text())["http"]
+        finally:
+            daemon.stop()
+        assert foreign.poll() is None, "bridgedock stopped a godot-ai it did not start"
+    finally:
+        try:
+            os.killpg(foreign.pid, signal.SIGTERM)
+            foreign.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(foreign.pid, signal.SIGKILL)
+
+
+def test_without_uvx_the_server_says_what_to_install() -> None:
+    d = GodotDaemon(path="/usr/bin:/bin")
+    try:
+        s = d.wait("to report the missing uvx", lambda s: s["state"] == "no-command" and s, 20)
+        assert s["program"] == "uvx" and "uv" in s["hint"]
+    finally:
+        d.stop()
