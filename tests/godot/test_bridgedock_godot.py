@@ -245,6 +245,32 @@ async def test_a_restart_keeps_the_editor_connected_and_answering(bd: GodotDaemo
 
 
 @pytest.mark.anyio
+async def test_godot_ai_down_opens_the_circuit_and_back_closes_it(bd: GodotDaemon, tmp_path: Path) -> None:
+    """5 failed attempts within 60 s open the editor link's circuit; the editor stays connected."""
+    sim = bd.sim(tmp_path, session_id="game@00000000000000a9")
+    async with sim:
+        await sim.wait_connected(timeout=20)
+        bd.wait("to list the editor", lambda s: (e := bd.editor(sim.session_id)) and e["upstream"] == "connected", 20)
+        bd.daemon.ctl("stop", "godot")
+        # Attempts at 1, 3, 7, 15 and 31 s after the drop (the plugin's schedule): the 5th opens it.
+        opened = bd.wait("the circuit open", lambda s: (e := bd.editor(sim.session_id)) and e["circuit"] == "open" and e, 60)
+        assert opened["upstream"] == "circuit open" and opened["reconnect_attempts"] >= 5
+        assert bd.godot()["godot"]["circuit"] == "open"
+        assert sim.connect_count == 1 and sim.close_events == []
+        bd.daemon.ctl("start", "godot")
+        # A new godot-ai answering lets one attempt through at once (half-open) ...
+        bd.wait("the editor back", lambda s: (e := bd.editor(sim.session_id)) and e["upstream"] == "connected", START)
+        # ... and 3 good messages close it.
+        async with ai_client(bridge_url(bd), bd.token) as ai:
+            for _ in range(3):
+                is_error, state = await tool(ai, "editor_state", {})
+                assert not is_error, state
+        closed = bd.wait("the circuit closed", lambda s: (e := bd.editor(sim.session_id)) and e["circuit"] == "closed" and e, 10)
+        assert closed["replays"] >= 1
+        assert sim.connect_count == 1
+
+
+@pytest.mark.anyio
 async def test_a_request_sent_during_a_restart_waits_for_godot_ai(bd: GodotDaemon, tmp_path: Path) -> None:
     sim = bd.sim(tmp_path, session_id="game@00000000000000c3")
     async with sim:

@@ -48,7 +48,14 @@ from editor_sim import (  # noqa: E402
     read_capability_record,
 )
 
-UVX = os.environ.get("GODOT_AI_UVX", "/root/.cache/bridgedock/tools-venv/bin/uvx")
+UVX = os.environ.get(
+    "GODOT_AI_UVX",
+    str(
+        Path(os.environ.get("BRIDGEDOCK_SERVERS_VENV", Path.home() / ".cache" / "bridgedock" / "servers-venv"))
+        / "bin"
+        / "uvx"
+    ),
+)
 SERVER_PACKAGE = "godot-ai==4.3.1"
 SERVER_START_TIMEOUT = float(os.environ.get("GODOT_AI_SERVER_START_TIMEOUT", "180"))
 # This registry lacks certifi 2026.10.19, which godot-ai's lock would pick.

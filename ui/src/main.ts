@@ -6,6 +6,7 @@ import { type ConnState, EventStream } from './connection';
 import { type DockState, INITIAL, reduce } from './state/reducer';
 import type { DockEvent } from './types';
 import { type Action, type ViewModel, renderBanners, renderClients, renderConnection, renderHeader, renderServers } from './view/app';
+import { renderEditors } from './view/godot';
 import { copyText, morphChildren } from './view/dom';
 import { LogView } from './view/logview';
 
@@ -17,6 +18,7 @@ async function main(): Promise<void> {
     banners: document.getElementById('slot-banners')!,
     servers: document.getElementById('slot-servers')!,
     clients: document.getElementById('slot-clients')!,
+    editors: document.getElementById('slot-editors')!,
   };
   const announcer = document.getElementById('announcer')!;
   const logs = new LogView();
@@ -65,6 +67,7 @@ async function main(): Promise<void> {
       morphChildren(slots.conn, wrap('div', renderConnection(vm)));
       morphChildren(slots.banners, wrap('div', renderBanners(vm)));
       morphChildren(slots.servers, wrap('div', renderServers(vm)));
+      morphChildren(slots.editors, wrap('div', renderEditors(vm)));
       morphChildren(slots.clients, wrap('div', renderClients(vm)));
       root.toggleAttribute('data-ready', !!state.snapshot);
       if (state.snapshot) logs.setSources(state.snapshot.servers.map((s) => s.name));

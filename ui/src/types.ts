@@ -47,6 +47,58 @@ export interface ServerStatus {
   hint?: string;
   // no-command: the program that is missing from PATH
   program?: string;
+  // kind = "godot-ai" only
+  godot?: GodotStatus;
+}
+
+/** A godot-ai server's editor side (engine/src/status/model.rs GodotStatus). */
+export interface GodotStatus {
+  http_port: number;
+  ws_port: number;
+  backend_http_port: number;
+  backend_ws_port: number;
+  listening: boolean;
+  expected_version: string;
+  live_version: string | null;
+  instance_id: string | null;
+  record_path: string;
+  editors: EditorSession[];
+  circuit: 'closed' | 'open' | 'half-open';
+  circuit_failures: number;
+  diagnoses: Diagnosis[];
+}
+
+export type Readiness = 'ready' | 'importing' | 'playing' | 'no_scene' | string;
+
+export interface EditorSession {
+  session_id: string;
+  project_path: string;
+  godot_version: string;
+  plugin_version: string;
+  editor_pid: number;
+  readiness: Readiness;
+  current_scene: string | null;
+  play_state: string | null;
+  connected_at_ms: number;
+  upstream: 'connecting' | 'connected' | 'reconnecting' | 'circuit open' | string;
+  upstream_since_ms: number;
+  circuit: 'closed' | 'open' | 'half-open';
+  circuit_failures: number;
+  reconnect_attempts: number;
+  next_attempt_at_ms: number | null;
+  replays: number;
+  commands_in_flight: number;
+  commands_done: number;
+  last_command: string | null;
+  last_latency_ms: number | null;
+  last_message_ms: number;
+}
+
+export interface Diagnosis {
+  code: string;
+  message: string;
+  hint: string;
+  at_ms: number;
 }
 
 export interface ReapedOrphan {

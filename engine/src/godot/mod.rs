@@ -26,7 +26,7 @@ pub mod relay;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::status::{Diagnosis, EditorSession, GodotStatus, StatusHub, now_ms};
-use breaker::Breaker;
+use breaker::Circuit;
 use record::Capabilities;
 
 /// How a `kind = "godot-ai"` server is laid out on this machine.
@@ -159,7 +159,6 @@ struct Shared {
     live_version: Option<String>,
     instance_id: Option<String>,
     editors: BTreeMap<u64, EditorSession>,
-    breaker: Breaker,
     diagnoses: BTreeMap<String, Diagnosis>,
     _claim: Option<record::PortClaim>,
 }
@@ -174,7 +173,6 @@ impl GodotAi {
                 live_version: None,
                 instance_id: None,
                 editors: BTreeMap::new(),
-                breaker: Breaker::default(),
                 diagnoses: BTreeMap::new(),
                 _claim: None,
             }),
@@ -361,13 +359,6 @@ impl GodotAi {
         self.state.lock().listening
     }
 
-    /// Runs `f` on the breaker toward godot-ai's editor WebSocket.
-    pub fn breaker<T>(&self, f: impl FnOnce(&mut Breaker, Instant) -> T) -> T {
-        let out = f(&mut self.state.lock().breaker, Instant::now());
-        self.publish();
-        out
-    }
-
     pub fn put_editor(&self, id: u64, editor: EditorSession) {
         self.state.lock().editors.insert(id, editor);
         self.publish();
@@ -398,7 +389,17 @@ impl GodotAi {
     fn publish(&self) {
         let g = {
             let s = self.state.lock();
-            let now = Instant::now();
+            // The server's circuit is its worst editor link's.
+            let circuit = s
+                .editors
+                .values()
+                .map(|e| e.circuit)
+                .max_by_key(|c| match c {
+                    Circuit::Closed => 0,
+                    Circuit::HalfOpen => 1,
+                    Circuit::Open => 2,
+                })
+                .unwrap_or(Circuit::Closed);
             GodotStatus {
                 http_port: self.plan.http_port,
                 ws_port: self.plan.ws_port,
@@ -410,8 +411,8 @@ impl GodotAi {
                 instance_id: s.instance_id.clone(),
                 record_path: self.plan.public_record().display().to_string(),
                 editors: s.editors.values().cloned().collect(),
-                circuit: s.breaker.state(now),
-                circuit_failures: s.breaker.failures_in_window(now) as u32,
+                circuit,
+                circuit_failures: s.editors.values().map(|e| e.circuit_failures).max().unwrap_or(0),
                 diagnoses: s.diagnoses.values().cloned().collect(),
             }
         };

@@ -334,6 +334,8 @@ async fn upstream_handshake(
 
 struct Link {
     ws: Option<UpstreamWs>,
+    /// The circuit breaker toward godot-ai's editor WebSocket, for this editor's link.
+    breaker: super::breaker::Breaker,
     /// Failed attempts since godot-ai went away.
     attempts: u32,
     next_at: Option<tokio::time::Instant>,
@@ -379,6 +381,8 @@ async fn serve_editor(ai: Arc<GodotAi>, stream: TcpStream, id: u64) {
             connected_at_ms: now,
             upstream: "connecting".into(),
             upstream_since_ms: now,
+            circuit: Circuit::Closed,
+            circuit_failures: 0,
             reconnect_attempts: 0,
             next_attempt_at_ms: None,
             replays: 0,
@@ -391,6 +395,7 @@ async fn serve_editor(ai: Arc<GodotAi>, stream: TcpStream, id: u64) {
     );
     let mut link = Link {
         ws: None,
+        breaker: super::breaker::Breaker::default(),
         attempts: 0,
         next_at: Some(tokio::time::Instant::now()),
         lost_at: None,
@@ -434,6 +439,12 @@ async fn serve_editor(ai: Arc<GodotAi>, stream: TcpStream, id: u64) {
             frame = async { match link.ws.as_mut() { Some(up) => up.next().await, None => std::future::pending().await } } => {
                 match frame {
                     Some(Ok(Message::Text(text))) => {
+                        // While half-open, each message godot-ai sends counts toward closing.
+                        if link.breaker.state(Instant::now()) != Circuit::Closed {
+                            link.breaker.record_success(Instant::now());
+                            let circuit = link.breaker.state(Instant::now());
+                            ai.update_editor(id, |e| e.circuit = circuit);
+                        }
                         if let Ok(Value::Object(o)) = serde_json::from_str::<Value>(&text) {
                             if let (Some(rid), Some(cmd)) = (str_field(&o, "request_id"), str_field(&o, "command")) {
                                 in_flight.insert(rid.to_owned(), (cmd.to_owned(), Instant::now()));
@@ -457,11 +468,12 @@ async fn serve_editor(ai: Arc<GodotAi>, stream: TcpStream, id: u64) {
                 }
             }
             _ = async { match wake { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => {
-                reconnect(&ai, id, &identity, &mut link, &last_events).await;
+                reconnect(&ai, id, &identity, &mut link, &last_events, false).await;
             }
-            // godot-ai answers again: no need to wait out the rest of the delay.
+            // A new godot-ai answers its status: no need to wait out the rest of the delay, and
+            // an open circuit lets this one attempt through (half-open).
             Ok(()) = instances.changed(), if waiting => {
-                reconnect(&ai, id, &identity, &mut link, &last_events).await;
+                reconnect(&ai, id, &identity, &mut link, &last_events, true).await;
             }
         }
     }
@@ -568,18 +580,21 @@ async fn reconnect(
     identity: &EditorIdentity,
     link: &mut Link,
     last_events: &HashMap<String, String>,
+    godot_ai_answers: bool,
 ) {
     let name = &ai.plan.name;
     // An open circuit waits out its cool-off before the next (half-open) attempt.
-    if !ai.breaker(|b, now| b.allows(now)) {
-        let at = ai
-            .breaker(|b, _| b.retry_at())
+    if !link.breaker.allows(Instant::now()) && !godot_ai_answers {
+        let at = link
+            .breaker
+            .retry_at()
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(30));
         link.next_at = Some(at);
         let wait = at.saturating_duration_since(tokio::time::Instant::now());
         ai.update_editor(id, |e| {
             e.upstream = "circuit open".into();
+            e.circuit = Circuit::Open;
             e.next_attempt_at_ms = Some(now_ms() + wait.as_millis() as u64);
         });
         return;
@@ -587,7 +602,7 @@ async fn reconnect(
     let attempt = link.attempts + 1;
     match upstream_handshake(ai, identity).await {
         Ok(mut up) => {
-            ai.breaker(|b, now| b.record_success(now));
+            link.breaker.record_success(Instant::now());
             for kind in ["scene_changed", "play_state_changed", "readiness_changed"] {
                 if let Some(text) = last_events.get(kind) {
                     let _ = up.send(Message::text(text.clone())).await;
@@ -611,8 +626,11 @@ async fn reconnect(
             ai.clear_diagnosis("handshake-timeout");
             ai.clear_diagnosis("backend-refused");
             let now = now_ms();
+            let circuit = link.breaker.state(Instant::now());
             ai.update_editor(id, |e| {
                 e.upstream = "connected".into();
+                e.circuit = circuit;
+                e.circuit_failures = 0;
                 e.upstream_since_ms = now;
                 e.reconnect_attempts = 0;
                 e.next_attempt_at_ms = None;
@@ -622,7 +640,7 @@ async fn reconnect(
             });
         }
         Err((code, reason)) => {
-            ai.breaker(|b, now| b.record_failure(now));
+            link.breaker.record_failure(Instant::now());
             link.attempts = attempt;
             let delay = delay_for_attempt(attempt);
             link.next_at = Some(tokio::time::Instant::now() + delay);
@@ -652,13 +670,17 @@ async fn reconnect(
                 _ => {}
             }
             let next = now_ms() + delay.as_millis() as u64;
-            let state = if ai.breaker(|b, now| b.state(now)) == Circuit::Open {
+            let circuit = link.breaker.state(Instant::now());
+            let failures = link.breaker.failures_in_window(Instant::now()) as u32;
+            let state = if circuit == Circuit::Open {
                 "circuit open"
             } else {
                 "reconnecting"
             };
             ai.update_editor(id, |e| {
                 e.upstream = state.into();
+                e.circuit = circuit;
+                e.circuit_failures = failures;
                 e.reconnect_attempts = attempt;
                 e.next_attempt_at_ms = Some(next);
             });

@@ -207,7 +207,7 @@ pub struct GodotStatus {
     /// The capability record bridgedock publishes for the plugin.
     pub record_path: String,
     pub editors: Vec<EditorSession>,
-    /// The circuit breaker toward godot-ai's editor WebSocket.
+    /// The worst circuit among the editors' links to godot-ai's editor WebSocket.
     pub circuit: crate::godot::breaker::Circuit,
     pub circuit_failures: u32,
     pub diagnoses: Vec<Diagnosis>,
@@ -230,6 +230,10 @@ pub struct EditorSession {
     /// `connected` (to godot-ai), `reconnecting` (godot-ai is away; the editor's socket stays open).
     pub upstream: String,
     pub upstream_since_ms: u64,
+    /// The circuit breaker on this editor's link to godot-ai's WebSocket: it opens after 5
+    /// failed attempts within 60 s and lets one attempt through 30 s later.
+    pub circuit: crate::godot::breaker::Circuit,
+    pub circuit_failures: u32,
     /// Attempts to reach godot-ai again since it went away (0 when connected).
     pub reconnect_attempts: u32,
     pub next_attempt_at_ms: Option<u64>,

@@ -4,6 +4,7 @@
 // never raises a banner.
 
 import type { ClientSession, ServerStatus } from '../types';
+import { godotBanners } from './godot';
 
 export interface BannerAction {
   label: string; // "Restart time"
@@ -78,6 +79,10 @@ export function pluginBanner(p: { plugin: string; pluginVersion: string | null; 
 export function allBanners(servers: readonly ServerStatus[], clients: readonly ClientSession[]): Banner[] {
   const out: Banner[] = [];
   for (const s of servers) {
+    if (s.godot) {
+      out.push(...godotBanners(s));
+      continue;
+    }
     const b = serverBanner(s);
     if (b) out.push(b);
   }

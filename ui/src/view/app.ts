@@ -9,6 +9,7 @@ import { describeServer, endpoints } from '../state/server';
 import { ago, clockTime, formatUptime } from '../state/time';
 import type { ConnState } from '../connection';
 import { h } from './dom';
+import { godotCardParts, godotVersion } from './godot';
 
 export type Action = 'start' | 'stop' | 'restart';
 
@@ -223,9 +224,10 @@ export function renderCard(s: ServerStatus, vm: ViewModel): HTMLElement {
       h('div', null, h('dt', null, 'Restarts'), h('dd', { 'data-testid': 'restarts' }, String(s.restarts))),
       h('div', null, h('dt', null, 'Transport'), h('dd', null, s.transport)),
       h('div', null, h('dt', null, 'Restart policy'), h('dd', null, s.restart_policy)),
-      h('div', null, h('dt', null, 'Version'), h('dd', null, version(s))),
+      h('div', s.godot ? { class: 'wide' } : null, h('dt', null, 'Version'), h('dd', null, s.godot ? godotVersion(s) : version(s))),
       h('div', { class: 'wide' }, h('dt', null, 'Command'), h('dd', null, h('code', { class: 'command', title: s.command.join(' ') }, s.command.join(' ')))),
     ),
+    ...(s.godot ? godotCardParts(s) : []),
     panel
       ? h(
           'div',
@@ -244,7 +246,7 @@ export function renderCard(s: ServerStatus, vm: ViewModel): HTMLElement {
       ? h(
           'div',
           { class: 'endpoints' },
-          h('div', { class: 'endpoint' }, h('span', { class: 'ep-kind' }, 'WebSocket'), breakable(ep.ws), copyButton(`ws:${s.name}`, ep.ws, `Copy WebSocket endpoint of ${s.name}`, vm)),
+          s.godot ? null : h('div', { class: 'endpoint' }, h('span', { class: 'ep-kind' }, 'WebSocket'), breakable(ep.ws), copyButton(`ws:${s.name}`, ep.ws, `Copy WebSocket endpoint of ${s.name}`, vm)),
           h('div', { class: 'endpoint' }, h('span', { class: 'ep-kind' }, 'HTTP'), breakable(ep.http), copyButton(`http:${s.name}`, ep.http, `Copy HTTP endpoint of ${s.name}`, vm)),
           h(
             'div',
