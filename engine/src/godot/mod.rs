@@ -17,6 +17,7 @@
 //!   and nothing starts a second godot-ai on the port.
 
 pub mod breaker;
+pub mod plugin_frames;
 pub mod probe;
 pub mod proof;
 pub mod proxy;
@@ -412,7 +413,12 @@ impl GodotAi {
                 record_path: self.plan.public_record().display().to_string(),
                 editors: s.editors.values().cloned().collect(),
                 circuit,
-                circuit_failures: s.editors.values().map(|e| e.circuit_failures).max().unwrap_or(0),
+                circuit_failures: s
+                    .editors
+                    .values()
+                    .map(|e| e.circuit_failures)
+                    .max()
+                    .unwrap_or(0),
                 diagnoses: s.diagnoses.values().cloned().collect(),
             }
         };

@@ -9,7 +9,6 @@
 //! once back it replays the handshake and the editor's last scene and play state. Replies the
 //! editor sends for commands of the godot-ai that went away are dropped (nobody waits for them).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -25,6 +24,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::GodotAi;
 use super::breaker::Circuit;
+use super::plugin_frames::Traffic;
 use super::proof::{self, EditorIdentity, WS_PROTOCOL_VERSION};
 use crate::status::{EditorSession, now_ms};
 
@@ -401,9 +401,7 @@ async fn serve_editor(ai: Arc<GodotAi>, stream: TcpStream, id: u64) {
         lost_at: None,
         ever_connected: false,
     };
-    let mut in_flight: HashMap<String, (String, Instant)> = HashMap::new();
-    // The editor's last state events, replayed to a new godot-ai after the handshake.
-    let mut last_events: HashMap<String, String> = HashMap::new();
+    let mut traffic = Traffic::default();
     let mut instances = ai.instances();
     instances.mark_unchanged();
     loop {
@@ -418,14 +416,11 @@ async fn serve_editor(ai: Arc<GodotAi>, stream: TcpStream, id: u64) {
                 let Some(Ok(frame)) = frame else { break };
                 match frame {
                     Message::Text(text) => {
-                        let seen = now_ms();
-                        if let Ok(Value::Object(o)) = serde_json::from_str::<Value>(&text) {
-                            note_from_editor(&ai, id, &o, &mut in_flight, &mut identity, &mut last_events, &text, seen);
-                        }
+                        ai.update_editor(id, |e| traffic.from_editor(e, &mut identity, &text, Instant::now(), now_ms()));
                         match link.ws.as_mut() {
                             Some(up) => {
                                 if up.send(Message::Text(text)).await.is_err() {
-                                    lose(&ai, id, &mut link, &mut in_flight, "the send to godot-ai failed");
+                                    lose(&ai, id, &mut link, &mut traffic, "the send to godot-ai failed");
                                 }
                             }
                             None => tracing::debug!("{name}: godot-ai is away; dropped a frame from the editor"),
@@ -445,14 +440,7 @@ async fn serve_editor(ai: Arc<GodotAi>, stream: TcpStream, id: u64) {
                             let circuit = link.breaker.state(Instant::now());
                             ai.update_editor(id, |e| e.circuit = circuit);
                         }
-                        if let Ok(Value::Object(o)) = serde_json::from_str::<Value>(&text) {
-                            if let (Some(rid), Some(cmd)) = (str_field(&o, "request_id"), str_field(&o, "command")) {
-                                in_flight.insert(rid.to_owned(), (cmd.to_owned(), Instant::now()));
-                                let n = in_flight.len() as u32;
-                                let cmd = cmd.to_owned();
-                                ai.update_editor(id, |e| { e.commands_in_flight = n; e.last_command = Some(cmd); e.last_message_ms = now_ms(); });
-                            }
-                        }
+                        ai.update_editor(id, |e| traffic.from_server(e, &text, Instant::now(), now_ms()));
                         if editor.send(Message::Text(text)).await.is_err() {
                             break;
                         }
@@ -460,20 +448,20 @@ async fn serve_editor(ai: Arc<GodotAi>, stream: TcpStream, id: u64) {
                     Some(Ok(Message::Close(frame))) => {
                         let code = frame.as_ref().map(|f| u16::from(f.code)).unwrap_or(1005);
                         let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
-                        lose(&ai, id, &mut link, &mut in_flight, &format!("godot-ai closed the connection ({code} {reason})"));
+                        lose(&ai, id, &mut link, &mut traffic, &format!("godot-ai closed the connection ({code} {reason})"));
                     }
                     Some(Ok(_)) => {}
-                    Some(Err(e)) => lose(&ai, id, &mut link, &mut in_flight, &format!("the connection to godot-ai failed: {e}")),
-                    None => lose(&ai, id, &mut link, &mut in_flight, "godot-ai closed the connection"),
+                    Some(Err(e)) => lose(&ai, id, &mut link, &mut traffic, &format!("the connection to godot-ai failed: {e}")),
+                    None => lose(&ai, id, &mut link, &mut traffic, "godot-ai closed the connection"),
                 }
             }
             _ = async { match wake { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => {
-                reconnect(&ai, id, &identity, &mut link, &last_events, false).await;
+                reconnect(&ai, id, &identity, &mut link, &traffic, false).await;
             }
             // A new godot-ai answers its status: no need to wait out the rest of the delay, and
             // an open circuit lets this one attempt through (half-open).
             Ok(()) = instances.changed(), if waiting => {
-                reconnect(&ai, id, &identity, &mut link, &last_events, true).await;
+                reconnect(&ai, id, &identity, &mut link, &traffic, true).await;
             }
         }
     }
@@ -484,80 +472,19 @@ async fn serve_editor(ai: Arc<GodotAi>, stream: TcpStream, id: u64) {
     tracing::info!("{name}: Godot editor disconnected: {}", identity.session_id);
 }
 
-#[allow(clippy::too_many_arguments)]
-fn note_from_editor(
-    ai: &GodotAi,
-    id: u64,
-    o: &serde_json::Map<String, Value>,
-    in_flight: &mut HashMap<String, (String, Instant)>,
-    identity: &mut EditorIdentity,
-    last_events: &mut HashMap<String, String>,
-    text: &str,
-    seen: u64,
-) {
-    if str_field(o, "type") == Some("event") {
-        let event = str_field(o, "event").unwrap_or("").to_owned();
-        let data = o.get("data").cloned().unwrap_or(Value::Null);
-        let field = |k: &str| data.get(k).and_then(Value::as_str).map(str::to_owned);
-        match event.as_str() {
-            "scene_changed" | "play_state_changed" | "readiness_changed" => {
-                last_events.insert(event.clone(), text.to_owned());
-            }
-            _ => {}
-        }
-        if let Some(r) = field("readiness") {
-            identity.readiness = r;
-        }
-        let readiness = identity.readiness.clone();
-        ai.update_editor(id, |e| {
-            e.last_message_ms = seen;
-            e.readiness = readiness;
-            match event.as_str() {
-                "scene_changed" => e.current_scene = field("current_scene"),
-                "play_state_changed" => e.play_state = field("play_state"),
-                _ => {}
-            }
-        });
-        return;
-    }
-    if let (Some(rid), Some(_)) = (str_field(o, "request_id"), str_field(o, "status")) {
-        let done = in_flight.remove(rid);
-        if let Some(r) = str_field(o, "readiness") {
-            identity.readiness = r.to_owned();
-        }
-        let readiness = identity.readiness.clone();
-        let n = in_flight.len() as u32;
-        ai.update_editor(id, |e| {
-            e.last_message_ms = seen;
-            e.readiness = readiness;
-            e.commands_in_flight = n;
-            if let Some((_, started)) = done {
-                e.commands_done += 1;
-                e.last_latency_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
-            }
-        });
-    }
-}
-
-fn lose(
-    ai: &GodotAi,
-    id: u64,
-    link: &mut Link,
-    in_flight: &mut HashMap<String, (String, Instant)>,
-    why: &str,
-) {
+fn lose(ai: &GodotAi, id: u64, link: &mut Link, traffic: &mut Traffic, why: &str) {
     link.ws = None;
     link.attempts = 0;
     link.lost_at = Some(Instant::now());
     let delay = delay_for_attempt(0);
     link.next_at = Some(tokio::time::Instant::now() + delay);
-    if !in_flight.is_empty() {
+    let mut dropped = 0;
+    ai.update_editor(id, |e| dropped = traffic.forget_commands(e));
+    if dropped > 0 {
         tracing::warn!(
-            "{}: {} command(s) in flight to the editor belonged to the godot-ai that went away; their replies will be dropped",
+            "{}: {dropped} command(s) in flight to the editor belonged to the godot-ai that went away; their replies will be dropped",
             ai.plan.name,
-            in_flight.len()
         );
-        in_flight.clear();
     }
     tracing::warn!(
         "{}: {why}; the editor's socket stays open, reconnecting (attempt 1 in {} s)",
@@ -570,7 +497,6 @@ fn lose(
         e.upstream_since_ms = now_ms();
         e.reconnect_attempts = 0;
         e.next_attempt_at_ms = Some(next);
-        e.commands_in_flight = 0;
     });
 }
 
@@ -579,7 +505,7 @@ async fn reconnect(
     id: u64,
     identity: &EditorIdentity,
     link: &mut Link,
-    last_events: &HashMap<String, String>,
+    traffic: &Traffic,
     godot_ai_answers: bool,
 ) {
     let name = &ai.plan.name;
@@ -603,10 +529,8 @@ async fn reconnect(
     match upstream_handshake(ai, identity).await {
         Ok(mut up) => {
             link.breaker.record_success(Instant::now());
-            for kind in ["scene_changed", "play_state_changed", "readiness_changed"] {
-                if let Some(text) = last_events.get(kind) {
-                    let _ = up.send(Message::text(text.clone())).await;
-                }
+            for text in traffic.replay() {
+                let _ = up.send(Message::text(text.clone())).await;
             }
             link.ws = Some(up);
             link.next_at = None;
