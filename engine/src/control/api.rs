@@ -163,12 +163,12 @@ async fn godot_ai_mcp(State(state): State<ApiState>, req: Request, next: Next) -
             ),
         );
     }
-    crate::godot::proxy::forward(
-        ai.plan.backend_http_port,
-        req,
-        Some(("/mcp", ai.plan.caps.http.as_str())),
-    )
-    .await
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_default();
+    ai.forward_mcp(req, peer).await
 }
 
 async fn require_token(State(state): State<ApiState>, req: Request, next: Next) -> Response {

@@ -17,6 +17,7 @@
 //!   and nothing starts a second godot-ai on the port.
 
 pub mod breaker;
+pub mod clients;
 pub mod plugin_frames;
 pub mod probe;
 pub mod proof;
@@ -152,6 +153,7 @@ pub struct GodotAi {
     /// Bumped each time the prober sees a godot-ai instance answer for the first time: relays
     /// waiting to reconnect try at once instead of waiting out the rest of their delay.
     instance_seen: tokio::sync::watch::Sender<u64>,
+    http_clients: clients::HttpClients,
     pub shutdown: CancellationToken,
 }
 
@@ -178,6 +180,7 @@ impl GodotAi {
                 _claim: None,
             }),
             instance_seen: tokio::sync::watch::channel(0).0,
+            http_clients: clients::HttpClients::default(),
             shutdown,
         });
         ai.publish();
