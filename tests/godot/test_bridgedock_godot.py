@@ -338,6 +338,44 @@ async def test_handshake_faults_are_refused_with_godot_ais_codes_and_diagnosed(b
 
 
 @pytest.mark.anyio
+async def test_bad_frames_on_the_editor_port_get_godot_ais_close_codes(bd: GodotDaemon, tmp_path: Path) -> None:
+    import websockets
+
+    async def closed_with(frames: list) -> int:
+        async with websockets.connect(f"ws://127.0.0.1:{bd.ws_port}", max_size=None) as ws:
+            for f in frames:
+                await ws.send(f)
+            with anyio.fail_after(10):
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    while True:
+                        await ws.recv()
+            return closed.value.rcvd.code if closed.value.rcvd else 1006
+
+    hello = json.dumps({"type": "auth_hello", "protocol_version": 2, "client_nonce": "ab" * 32})
+    assert await closed_with([b"\x00\x01binary"]) == 1008
+    assert await closed_with(["{not json"]) == 1008
+    assert await closed_with(["[1, 2, 3]"]) == 1008
+    assert await closed_with(["x" * 9000]) == 1009
+    assert await closed_with([json.dumps({"type": "handshake", "protocol_version": 1})]) == 4002  # a v2.x plugin
+    assert await closed_with([json.dumps({"type": "auth_hello", "protocol_version": 2, "client_nonce": "XYZ"})]) == 1008
+    nested = "[" * 10000 + "]" * 10000
+    assert await closed_with([nested]) == 1009
+    # A hello, then a response that is not an auth_response.
+    assert await closed_with([hello, json.dumps({"type": "event"})]) == 4002
+
+    # After the handshake, garbage is relayed (godot-ai drops it) and the editor stays connected.
+    sim = bd.sim(tmp_path, session_id="game@00000000000000f7")
+    async with sim:
+        await sim.wait_connected(timeout=20)
+        for junk in ["{not json", "[]", json.dumps({"request_id": 5, "status": []}), "\u0000" * 100]:
+            await sim._ws.send(junk)
+        async with ai_client(bridge_url(bd), bd.token) as ai:
+            is_error, state = await tool(ai, "editor_state", {})
+            assert not is_error, state
+        assert sim.connect_count == 1 and sim.close_events == []
+
+
+@pytest.mark.anyio
 async def test_an_editor_plugin_of_another_version_is_shown(bd: GodotDaemon, tmp_path: Path) -> None:
     sim = bd.sim(tmp_path, session_id="game@00000000000000f6", plugin_version="4.2.0")
     async with sim:

@@ -49,18 +49,32 @@ pub fn should_log_attempt(attempt: u32) -> bool {
 type EditorWs = tokio_tungstenite::WebSocketStream<TcpStream>;
 type UpstreamWs = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
 
+/// Editor connections held at once (godot-ai's own ceiling is 32); more are refused at accept.
+pub const MAX_CONNECTIONS: usize = 32;
+
 pub async fn accept_loop(ai: Arc<GodotAi>, listener: TcpListener) {
     static NEXT: AtomicU64 = AtomicU64::new(1);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let accepted = tokio::select! {
             _ = ai.shutdown.cancelled() => return,
             a = listener.accept() => a,
         };
         match accepted {
-            Ok((stream, _peer)) => {
+            Ok((stream, peer)) => {
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    tracing::warn!(
+                        "{}: refused an editor connection from {peer}: {MAX_CONNECTIONS} are open already",
+                        ai.plan.name
+                    );
+                    continue;
+                };
                 let ai = ai.clone();
                 let id = NEXT.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(async move { serve_editor(ai, stream, id).await });
+                tokio::spawn(async move {
+                    serve_editor(ai, stream, id).await;
+                    drop(slot);
+                });
             }
             Err(e) => {
                 tracing::warn!("godot-ai relay: accept failed: {e}");
