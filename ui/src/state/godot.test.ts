@@ -59,7 +59,9 @@ describe('editor sessions', () => {
     const e = editor({ upstream: 'reconnecting', reconnect_attempts: 2, next_attempt_at_ms: 10_000 });
     expect(linkText(e, 2_000).text).toBe('godot-ai is away — reconnecting: attempt 3, next try in 8 s (the editor stays connected)');
     expect(linkText(e, 9_500).text).toContain('next try in 1 s');
-    expect(linkText(editor({ replays: 1 }), 0)).toEqual({ text: 'connected (back after a restart)', tone: 'ok' });
+    const back = linkText(editor({ replays: 1, upstream_since_ms: 5_000 }), 9_000);
+    expect(back.tone).toBe('ok');
+    expect(back.text).toMatch(/^connected — back at \d\d:\d\d:\d\d after a godot-ai restart$/);
     const open = linkText(editor({ upstream: 'circuit open', circuit: 'open', circuit_failures: 5, next_attempt_at_ms: 30_000 }), 0);
     expect(open).toEqual({ text: 'circuit open after 5 failed attempts: paused, next try in 30 s', tone: 'bad' });
     expect(linkText(editor({ circuit: 'half-open' }), 0).text).toContain('half-open');

@@ -3,7 +3,7 @@
 
 import type { EditorSession, ServerStatus } from '../types';
 import type { Banner } from './banners';
-import { secondsUntil } from './time';
+import { clockTime, secondsUntil } from './time';
 
 const known = (v: string | null | undefined): v is string => typeof v === 'string' && v.trim() !== '';
 
@@ -68,7 +68,8 @@ export function linkText(e: EditorSession, nowMs: number): { text: string; tone:
   switch (e.upstream) {
     case 'connected':
       if (e.circuit === 'half-open') return { text: 'connected — circuit half-open (closes after 3 good messages)', tone: 'busy' };
-      return { text: e.replays > 0 ? `connected (back after a restart${e.replays > 1 ? ` ×${e.replays}` : ''})` : 'connected', tone: 'ok' };
+      if (e.replays === 0) return { text: 'connected', tone: 'ok' };
+      return { text: `connected — back at ${clockTime(e.upstream_since_ms).slice(0, 8)} after a godot-ai restart${e.replays > 1 ? ` (${e.replays} so far)` : ''}`, tone: 'ok' };
     case 'connecting':
       return { text: 'connecting to godot-ai…', tone: 'busy' };
     case 'circuit open': {
