@@ -62,7 +62,12 @@ pub fn router(state: ApiState) -> Router {
 
 /// Serves the API on an already bound listener until `shutdown` is cancelled.
 pub async fn serve(listener: TcpListener, state: ApiState) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
     let shutdown = state.shutdown.clone();
+    // Small JSON-RPC answers must not wait for Nagle's algorithm (and the peer's delayed ACK).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -58,8 +58,12 @@ pub async fn get(
 
 /// Serves the public godot-ai HTTP port until shutdown.
 pub async fn serve(ai: Arc<GodotAi>, listener: TcpListener) {
+    use axum::serve::ListenerExt;
     let shutdown = ai.shutdown.clone();
     let app = axum::Router::new().fallback(public).with_state(ai);
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let _ = axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;
