@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use super::breaker::Circuit;
 use super::proof::EditorIdentity;
 use crate::status::EditorSession;
 
@@ -18,6 +19,33 @@ pub const MAX_TRACKED: usize = 1024;
 /// The events that describe the editor's state, replayed after a reconnect.
 const STATE_EVENTS: [&str; 3] = ["scene_changed", "play_state_changed", "readiness_changed"];
 const READINESS: [&str; 4] = ["ready", "importing", "playing", "no_scene"];
+
+/// The session of an editor that just completed its handshake.
+pub fn new_session(identity: &EditorIdentity, now_ms: u64) -> EditorSession {
+    EditorSession {
+        session_id: identity.session_id.clone(),
+        project_path: identity.project_path.clone(),
+        godot_version: identity.godot_version.clone(),
+        plugin_version: identity.plugin_version.clone(),
+        editor_pid: identity.editor_pid,
+        readiness: identity.readiness.clone(),
+        current_scene: None,
+        play_state: None,
+        connected_at_ms: now_ms,
+        upstream: "connecting".into(),
+        upstream_since_ms: now_ms,
+        circuit: Circuit::Closed,
+        circuit_failures: 0,
+        reconnect_attempts: 0,
+        next_attempt_at_ms: None,
+        replays: 0,
+        commands_in_flight: 0,
+        commands_done: 0,
+        last_command: None,
+        last_latency_ms: None,
+        last_message_ms: now_ms,
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct Traffic {
@@ -125,7 +153,6 @@ impl Traffic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::godot::breaker::Circuit;
 
     pub fn session() -> (EditorSession, EditorIdentity) {
         let identity = EditorIdentity {
@@ -137,30 +164,7 @@ mod tests {
             editor_pid: 1,
             server_launch_mode: "adopted".into(),
         };
-        let s = EditorSession {
-            session_id: identity.session_id.clone(),
-            project_path: identity.project_path.clone(),
-            godot_version: identity.godot_version.clone(),
-            plugin_version: identity.plugin_version.clone(),
-            editor_pid: 1,
-            readiness: "ready".into(),
-            current_scene: None,
-            play_state: None,
-            connected_at_ms: 0,
-            upstream: "connected".into(),
-            upstream_since_ms: 0,
-            circuit: Circuit::Closed,
-            circuit_failures: 0,
-            reconnect_attempts: 0,
-            next_attempt_at_ms: None,
-            replays: 0,
-            commands_in_flight: 0,
-            commands_done: 0,
-            last_command: None,
-            last_latency_ms: None,
-            last_message_ms: 0,
-        };
-        (s, identity)
+        (new_session(&identity, 0), identity)
     }
 
     #[test]

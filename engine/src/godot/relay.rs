@@ -24,9 +24,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::GodotAi;
 use super::breaker::Circuit;
-use super::plugin_frames::Traffic;
+use super::plugin_frames::{Traffic, new_session};
 use super::proof::{self, EditorIdentity, WS_PROTOCOL_VERSION};
-use crate::status::{EditorSession, now_ms};
+use crate::status::now_ms;
 
 /// The plugin's reconnect schedule, in seconds.
 pub const SCHEDULE: [u64; 7] = [1, 2, 4, 8, 16, 30, 60];
@@ -381,32 +381,7 @@ async fn serve_editor(ai: Arc<GodotAi>, stream: TcpStream, id: u64) {
         identity.project_path
     );
     let now = now_ms();
-    ai.put_editor(
-        id,
-        EditorSession {
-            session_id: identity.session_id.clone(),
-            project_path: identity.project_path.clone(),
-            godot_version: identity.godot_version.clone(),
-            plugin_version: identity.plugin_version.clone(),
-            editor_pid: identity.editor_pid,
-            readiness: identity.readiness.clone(),
-            current_scene: None,
-            play_state: None,
-            connected_at_ms: now,
-            upstream: "connecting".into(),
-            upstream_since_ms: now,
-            circuit: Circuit::Closed,
-            circuit_failures: 0,
-            reconnect_attempts: 0,
-            next_attempt_at_ms: None,
-            replays: 0,
-            commands_in_flight: 0,
-            commands_done: 0,
-            last_command: None,
-            last_latency_ms: None,
-            last_message_ms: now,
-        },
-    );
+    ai.put_editor(id, new_session(&identity, now));
     let mut link = Link {
         ws: None,
         breaker: super::breaker::Breaker::default(),
