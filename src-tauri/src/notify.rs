@@ -128,7 +128,10 @@ pub fn spawn(app: AppHandle, engine: Arc<bridgedock_engine::Engine>) {
                             .unwrap_or_default();
                         show(
                             &app,
-                            format!("{server}: {count} more crash notifications held back"),
+                            format!(
+                                "{server}: {count} more crash notification{} held back",
+                                if count == 1 { "" } else { "s" }
+                            ),
                             format!("now: {now}"),
                         );
                     });
