@@ -70,7 +70,8 @@ def app_icon(size):
 def main():
     app_icon(32).save(os.path.join(OUT, "32x32.png"))
     app_icon(128).save(os.path.join(OUT, "128x128.png"))
-    app_icon(256).save(os.path.join(OUT, "128x128@2x.png"))
+    # a plain 256x256 (not "128x128@2x"): the .deb puts each icon in hicolor/WxH/ by its name
+    app_icon(256).save(os.path.join(OUT, "256x256.png"))
     app_icon(512).save(os.path.join(OUT, "icon.png"))
     states = {
         "ok": ((22, 163, 74, 255), (255, 255, 255, 255), False),
