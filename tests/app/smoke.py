@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Smoke test of the desktop app, used as a person would use it, under Xvfb and a private D-Bus
 session (tests/app/run starts it inside `xvfb-run -a dbus-run-session`). Standard library only;
-outside programs: WebKitWebDriver, gdbus, dbus-monitor.
+outside programs: WebKitWebDriver, gdbus, dbus-monitor, xclip.
 
 The app, launched by WebKitWebDriver (through a wrapper that records its exit code), runs two
 servers: `demo` (the built-in demo MCP server) and `crashy` (a fixture that exits with code 3
@@ -14,7 +14,8 @@ after 300 ms; not started until the test asks). Checks:
   - the dock's commands answer (`mcp_url`, and a refusal for an unknown action);
   - the tray's menu, read over D-Bus (com.canonical.dbusmenu): a summary line, a submenu per
     server with its state and Start / Stop / Restart / Copy MCP URL, Restart all, Open logs
-    folder, Open config file, Start on login, Quit; its Restart gives demo a new pid;
+    folder, Open config file, Start on login, Quit; its Restart gives demo a new pid, and its
+    Copy MCP URL puts demo's URL on the clipboard;
   - a second launch exits at once and leaves the first serving (single instance);
   - "Start on login" writes ~/.config/autostart/bridgedock.desktop starting the app with
     --hidden, and unchecking it removes the file;
@@ -482,6 +483,12 @@ def main():
               third and f"pid {second['pid']} -> {third['pid']}, restarts {third['restarts']}")
         check("the tray menu follows the restart", wait_for(
             "the menu back at running", lambda: "demo — running" in tray.labels(), 10))
+        tray.click("Copy MCP URL", under="demo — ")
+        copied = wait_for("the clipboard", lambda: subprocess.run(
+            ["xclip", "-selection", "clipboard", "-o"], capture_output=True, text=True,
+            timeout=5).stdout, 5)
+        check("tray Copy MCP URL puts demo's MCP URL on the clipboard",
+              copied == f"http://{api.address}/mcp/demo", copied)
 
         # ---- single instance ----
         again = subprocess.run([APP], env=env, capture_output=True, text=True, timeout=30)
