@@ -18,7 +18,7 @@ use tauri_plugin_shell::ShellExt;
 
 /// The dock window's label.
 pub const DOCK: &str = "dock";
-/// The dock window's first size (logical pixels): four server cards and the logs fit.
+/// The dock window's first size (logical pixels): three server cards a row, and the logs below.
 const DOCK_WIDTH: f64 = 1280.0;
 const DOCK_HEIGHT: f64 = 860.0;
 

@@ -181,7 +181,7 @@ pub fn create(app: &AppHandle, engine: Arc<Engine>) -> Result<()> {
         .tooltip(summary::tooltip(&snapshot.servers, now_ms()))
         .menu(&build_menu(app, &model)?)
         // Left click toggles the dock; the menu is on the right button (on Linux the
-        // indicator shows the menu on any click, and "Open Dock" is its first item).
+        // indicator shows the menu on any click, with "Open Dock" right under its summary).
         .show_menu_on_left_click(false)
         .on_menu_event(|app, event| on_menu(app, event.id().as_ref()))
         .on_tray_icon_event(|tray, event| {
