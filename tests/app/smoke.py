@@ -11,6 +11,7 @@ after 300 ms; not started until the test asks). Checks:
   - the dock's Restart button for `demo`, clicked INSIDE THE APP WINDOW (tauri://localhost calls
     the API on http://127.0.0.1:PORT, which needs the API's CORS answer), gives demo a new pid,
     seen through the API and in the dock;
+  - the dock's Copy puts an endpoint on the clipboard (tauri://localhost counts as secure);
   - the dock's commands answer (`mcp_url`, and a refusal for an unknown action);
   - the tray's menu, read over D-Bus (com.canonical.dbusmenu): a summary line, a submenu per
     server with its state and Start / Stop / Restart / Copy MCP URL, Restart all, Open logs
@@ -289,6 +290,12 @@ def card(wd, server):
                 error: t('.action-error')};""", server)
 
 
+def clipboard():
+    """What the X clipboard holds now."""
+    return subprocess.run(["xclip", "-selection", "clipboard", "-o"], capture_output=True,
+                          text=True, timeout=5).stdout
+
+
 # ---- processes -------------------------------------------------------------------------------
 
 def processes_running(marker):
@@ -456,6 +463,11 @@ def main():
               "unknown action" in refused and "restart" in refused, refused)
 
         second = restart_in_dock(wd, api, first, "dock-after-restart.png")
+        # The dock's own Copy (navigator.clipboard: tauri://localhost must count as secure).
+        wd.click('article.card[data-server="demo"] button[data-copy-id="ws:demo"]')
+        check("the dock's Copy inside the app puts demo's WebSocket URL on the clipboard",
+              wait_for("the clipboard", lambda: clipboard() == f"ws://{api.address}/mcp/demo", 5),
+              clipboard())
         check("the old demo process is gone", first["pid"] not in processes_running(demo))
 
         # ---- the tray, read and clicked over D-Bus ----
@@ -484,11 +496,9 @@ def main():
         check("the tray menu follows the restart", wait_for(
             "the menu back at running", lambda: "demo — running" in tray.labels(), 10))
         tray.click("Copy MCP URL", under="demo — ")
-        copied = wait_for("the clipboard", lambda: subprocess.run(
-            ["xclip", "-selection", "clipboard", "-o"], capture_output=True, text=True,
-            timeout=5).stdout, 5)
-        check("tray Copy MCP URL puts demo's MCP URL on the clipboard",
-              copied == f"http://{api.address}/mcp/demo", copied)
+        check("tray Copy MCP URL puts demo's MCP (HTTP) URL on the clipboard",
+              wait_for("the clipboard", lambda: clipboard() == f"http://{api.address}/mcp/demo", 5),
+              clipboard())
 
         # ---- single instance ----
         again = subprocess.run([APP], env=env, capture_output=True, text=True, timeout=30)
