@@ -1,107 +1,88 @@
-//! The tray: its icon and tooltip say how the servers are, its menu is built from the engine's
-//! live status (a submenu per server with Start / Stop / Restart), and it is rebuilt whenever
-//! the status changes. Every action goes to the engine; nothing here has state of its own.
+//! The tray icon: its look and tooltip follow the aggregate state, and its menu is built from
+//! the engine's live status — rebuilt (debounced) whenever what it shows changes.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use anyhow::Result;
 use bridgedock_engine::Engine;
-use bridgedock_engine::status::{ServerState, ServerStatus, Snapshot, now_ms};
-use tauri::AppHandle;
+use bridgedock_engine::status::{ServerState, ServerStatus, now_ms};
 use tauri::image::Image;
-use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
+use tauri::menu::{CheckMenuItem, IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
+use tauri::{AppHandle, Manager, Wry};
+use tauri_plugin_autostart::ManagerExt;
+
+use crate::actions::{self, ServerAction};
+use crate::summary::{self, Aggregate};
 
 pub const TRAY_ID: &str = "bridgedock";
+/// Status changes closer together than this rebuild the menu once.
+const DEBOUNCE: Duration = Duration::from_millis(200);
 
-/// How the servers are, taken together: the tray shows one of three icons.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Aggregate {
-    Ready,
-    Busy,
-    Down,
-}
-
-fn stopped_unexpectedly(s: &ServerStatus) -> bool {
-    matches!(s.state, ServerState::Stopped) && s.last_exit.as_ref().is_some_and(|e| !e.requested)
-}
-
-pub fn aggregate(snap: &Snapshot) -> Aggregate {
-    let down = snap.servers.iter().any(|s| {
-        matches!(
-            s.state,
-            ServerState::Failed { .. }
-                | ServerState::Crashed { .. }
-                | ServerState::NoCommand { .. }
-        ) || stopped_unexpectedly(s)
-    });
-    let busy = snap.servers.iter().any(|s| {
-        matches!(
-            s.state,
-            ServerState::Starting | ServerState::Stopping | ServerState::Backoff { .. }
-        )
-    });
-    if down {
-        Aggregate::Down
-    } else if busy {
-        Aggregate::Busy
-    } else {
-        Aggregate::Ready
-    }
-}
-
-/// "3 servers ready"; "time: restarting — attempt 3, next in 8 s"; "time: failed …".
-pub fn tooltip(snap: &Snapshot) -> String {
-    let now = now_ms();
-    let trouble: Vec<String> = snap
-        .servers
-        .iter()
-        .filter_map(|s| match &s.state {
-            ServerState::Backoff {
-                attempt,
-                next_at_ms,
-                ..
-            } => Some(format!(
-                "{}: restarting — attempt {attempt}, next in {} s",
-                s.name,
-                next_at_ms.saturating_sub(now).div_ceil(1000)
-            )),
-            ServerState::Running { .. } | ServerState::Stopped => None,
-            other => Some(format!("{}: {}", s.name, other.describe(now))),
-        })
-        .collect();
-    if !trouble.is_empty() {
-        return trouble.join("\n");
-    }
-    let ready = snap
-        .servers
-        .iter()
-        .filter(|s| matches!(s.state, ServerState::Running { .. }))
-        .count();
-    match ready {
-        1 => "bridgedock: 1 server ready".to_string(),
-        n => format!("bridgedock: {n} servers ready"),
-    }
-}
-
-fn icon(state: Aggregate) -> Option<Image<'static>> {
-    let bytes: &'static [u8] = match state {
-        Aggregate::Ready => include_bytes!("../../icons/tray-ok.png"),
-        Aggregate::Busy => include_bytes!("../../icons/tray-busy.png"),
-        Aggregate::Down => include_bytes!("../../icons/tray-down.png"),
+fn icon(state: Aggregate) -> Image<'static> {
+    let bytes: &[u8] = match state {
+        Aggregate::Ok => include_bytes!("../../icons/tray-ok@64.png"),
+        Aggregate::Busy => include_bytes!("../../icons/tray-busy@64.png"),
+        Aggregate::Down => include_bytes!("../../icons/tray-down@64.png"),
     };
-    Image::from_bytes(bytes).ok()
+    // The PNGs are ours and decode; a broken one is a build mistake worth a loud failure.
+    #[allow(clippy::expect_used)]
+    Image::from_bytes(bytes).expect("bundled tray icon decodes")
 }
 
-fn state_words(s: &ServerStatus) -> String {
-    match &s.state {
-        ServerState::Backoff { attempt, .. } => format!("restarting (attempt {attempt})"),
-        ServerState::NoCommand { program, .. } => format!("{program} not found"),
-        other => other.name().to_string(),
+/// Everything the menu shows; the menu is rebuilt only when this changes (not for uptimes).
+#[derive(Debug, Clone, PartialEq)]
+struct MenuModel {
+    summary: String,
+    servers: Vec<ServerEntry>,
+    autostart: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct ServerEntry {
+    name: String,
+    title: String,
+    can_start: bool,
+    can_stop: bool,
+}
+
+impl MenuModel {
+    fn of(servers: &[ServerStatus], autostart: bool) -> MenuModel {
+        MenuModel {
+            summary: summary::menu_summary(servers),
+            servers: servers
+                .iter()
+                .map(|s| ServerEntry {
+                    name: s.name.clone(),
+                    title: format!("{} — {}", s.name, summary::short_state(s)),
+                    can_start: !matches!(
+                        s.state,
+                        ServerState::Running { .. } | ServerState::Starting
+                    ),
+                    can_stop: matches!(
+                        s.state,
+                        ServerState::Running { .. }
+                            | ServerState::Starting
+                            | ServerState::Backoff { .. }
+                    ),
+                })
+                .collect(),
+            autostart,
+        }
     }
 }
 
-pub fn menu(app: &AppHandle, snap: &Snapshot, autostart: bool) -> tauri::Result<Menu<tauri::Wry>> {
+fn build_menu(app: &AppHandle, model: &MenuModel) -> Result<Menu<Wry>> {
     let menu = Menu::new(app)?;
+    menu.append(&MenuItem::with_id(
+        app,
+        "summary",
+        &model.summary,
+        false,
+        None::<&str>,
+    )?)?;
+    menu.append(&PredefinedMenuItem::separator(app)?)?;
     menu.append(&MenuItem::with_id(
         app,
         "open-dock",
@@ -110,54 +91,55 @@ pub fn menu(app: &AppHandle, snap: &Snapshot, autostart: bool) -> tauri::Result<
         None::<&str>,
     )?)?;
     menu.append(&PredefinedMenuItem::separator(app)?)?;
-    for s in &snap.servers {
-        let running = matches!(s.state, ServerState::Running { .. });
-        let sub = Submenu::with_id(
+    for s in &model.servers {
+        let items: Vec<Box<dyn IsMenuItem<Wry>>> = vec![
+            Box::new(MenuItem::with_id(
+                app,
+                format!("server:start:{}", s.name),
+                "Start",
+                s.can_start,
+                None::<&str>,
+            )?),
+            Box::new(MenuItem::with_id(
+                app,
+                format!("server:stop:{}", s.name),
+                "Stop",
+                s.can_stop,
+                None::<&str>,
+            )?),
+            Box::new(MenuItem::with_id(
+                app,
+                format!("server:restart:{}", s.name),
+                "Restart",
+                true,
+                None::<&str>,
+            )?),
+            Box::new(PredefinedMenuItem::separator(app)?),
+            Box::new(MenuItem::with_id(
+                app,
+                format!("copy-url:{}", s.name),
+                "Copy MCP URL",
+                true,
+                None::<&str>,
+            )?),
+        ];
+        let refs: Vec<&dyn IsMenuItem<Wry>> = items.iter().map(|b| b.as_ref()).collect();
+        menu.append(&Submenu::with_id_and_items(
             app,
             format!("server:{}", s.name),
-            format!("{} — {}", s.name, state_words(s)),
+            &s.title,
             true,
-        )?;
-        sub.append(&MenuItem::with_id(
-            app,
-            format!("start:{}", s.name),
-            "Start",
-            !running,
-            None::<&str>,
+            &refs,
         )?)?;
-        sub.append(&MenuItem::with_id(
-            app,
-            format!("stop:{}", s.name),
-            "Stop",
-            running,
-            None::<&str>,
-        )?)?;
-        sub.append(&MenuItem::with_id(
-            app,
-            format!("restart:{}", s.name),
-            "Restart",
-            true,
-            None::<&str>,
-        )?)?;
-        sub.append(&MenuItem::with_id(
-            app,
-            format!("copy:{}", s.name),
-            "Copy MCP URL",
-            true,
-            None::<&str>,
-        )?)?;
-        menu.append(&sub)?;
-    }
-    if !snap.servers.is_empty() {
-        menu.append(&PredefinedMenuItem::separator(app)?)?;
     }
     menu.append(&MenuItem::with_id(
         app,
         "restart-all",
         "Restart all",
-        !snap.servers.is_empty(),
+        !model.servers.is_empty(),
         None::<&str>,
     )?)?;
+    menu.append(&PredefinedMenuItem::separator(app)?)?;
     menu.append(&MenuItem::with_id(
         app,
         "open-logs",
@@ -177,26 +159,31 @@ pub fn menu(app: &AppHandle, snap: &Snapshot, autostart: bool) -> tauri::Result<
         "autostart",
         "Start on login",
         true,
-        autostart,
+        model.autostart,
         None::<&str>,
     )?)?;
     menu.append(&PredefinedMenuItem::separator(app)?)?;
-    menu.append(&MenuItem::with_id(
-        app,
-        "quit",
-        "Quit bridgedock",
-        true,
-        None::<&str>,
-    )?)?;
+    menu.append(&MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?)?;
     Ok(menu)
 }
 
-/// Creates the tray; left click toggles the dock, the menu acts through `on_menu`.
-pub fn create(app: &AppHandle, snap: &Snapshot, autostart: bool) -> tauri::Result<TrayIcon> {
-    let mut builder = TrayIconBuilder::with_id(TRAY_ID)
-        .menu(&menu(app, snap, autostart)?)
+fn autostart_enabled(app: &AppHandle) -> bool {
+    app.autolaunch().is_enabled().unwrap_or(false)
+}
+
+/// Creates the tray icon and starts following the engine's status.
+pub fn create(app: &AppHandle, engine: Arc<Engine>) -> Result<()> {
+    let snapshot = engine.snapshot();
+    let model = MenuModel::of(&snapshot.servers, autostart_enabled(app));
+    let state = Aggregate::of(&snapshot.servers);
+    let tray = TrayIconBuilder::with_id(TRAY_ID)
+        .icon(icon(state))
+        .tooltip(summary::tooltip(&snapshot.servers, now_ms()))
+        .menu(&build_menu(app, &model)?)
+        // Left click toggles the dock; the menu is on the right button (on Linux the
+        // indicator shows the menu on any click, with "Open Dock" right under its summary).
         .show_menu_on_left_click(false)
-        .tooltip(tooltip(snap))
+        .on_menu_event(|app, event| on_menu(app, event.id().as_ref()))
         .on_tray_icon_event(|tray, event| {
             if let TrayIconEvent::Click {
                 button: MouseButton::Left,
@@ -204,27 +191,155 @@ pub fn create(app: &AppHandle, snap: &Snapshot, autostart: bool) -> tauri::Resul
                 ..
             } = event
             {
-                crate::toggle_dock(tray.app_handle());
+                actions::toggle_dock(tray.app_handle());
             }
         })
-        .on_menu_event(|app, event| crate::on_menu(app, event.id().as_ref()));
-    if let Some(image) = icon(aggregate(snap)) {
-        builder = builder.icon(image);
-    }
-    builder.build(app)
+        .build(app)?;
+    follow(app.clone(), tray, engine, model, state);
+    Ok(())
 }
 
-/// Brings the tray in line with a new snapshot.
-pub fn refresh(app: &AppHandle, snap: &Snapshot, autostart: bool) {
-    let Some(tray) = app.tray_by_id(TRAY_ID) else {
-        return;
-    };
-    if let Ok(m) = menu(app, snap, autostart) {
-        let _ = tray.set_menu(Some(m));
+fn on_menu(app: &AppHandle, id: &str) {
+    tracing::debug!("tray menu: {id}");
+    match id {
+        "open-dock" => actions::show_dock(app),
+        "restart-all" => actions::spawn_restart_all(app),
+        "open-logs" => {
+            if let Err(e) = actions::open_logs_folder(app) {
+                tracing::warn!("{e:#}");
+            }
+        }
+        "open-config" => {
+            if let Err(e) = actions::open_config_file(app) {
+                tracing::warn!("{e:#}");
+            }
+        }
+        "autostart" => {
+            let autolaunch = app.autolaunch();
+            let result = if autolaunch.is_enabled().unwrap_or(false) {
+                autolaunch.disable()
+            } else {
+                autolaunch.enable()
+            };
+            match result {
+                Ok(()) => tracing::info!(
+                    "start on login: {}",
+                    if autostart_enabled(app) { "on" } else { "off" }
+                ),
+                Err(e) => tracing::warn!("cannot change start on login: {e}"),
+            }
+            refresh_now(app);
+        }
+        "quit" => actions::quit(app),
+        other => {
+            if let Some(name) = other.strip_prefix("copy-url:") {
+                if let Err(e) = actions::copy_mcp_url(app, name) {
+                    tracing::warn!("{e:#}");
+                }
+            } else if let Some(rest) = other.strip_prefix("server:")
+                && let Some((action, name)) = rest.split_once(':')
+                && let Some(action) = ServerAction::parse(action)
+            {
+                actions::spawn_server_action(app, name.to_string(), action);
+            }
+        }
     }
-    let _ = tray.set_icon(icon(aggregate(snap)));
-    let _ = tray.set_tooltip(Some(tooltip(snap)));
 }
 
-/// The status the tray follows; the engine handle for menu actions.
-pub struct TrayEngine(pub Arc<Engine>);
+/// Wakes the follower to redraw now (after a change that is not a status change).
+struct Poke(tokio::sync::mpsc::Sender<()>);
+
+fn refresh_now(app: &AppHandle) {
+    if let Some(poke) = app.try_state::<Poke>() {
+        let _ = poke.0.try_send(());
+    }
+}
+
+fn follow(
+    app: AppHandle,
+    tray: TrayIcon,
+    engine: Arc<Engine>,
+    mut model: MenuModel,
+    mut state: Aggregate,
+) {
+    let (poke_tx, mut poke) = tokio::sync::mpsc::channel::<()>(4);
+    app.manage(Poke(poke_tx));
+    tauri::async_runtime::spawn(async move {
+        use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+        let mut sub = engine.status().subscribe();
+        let mut tooltip = String::new();
+        loop {
+            let snapshot = engine.snapshot();
+            let servers = &snapshot.servers;
+            let now_state = Aggregate::of(servers);
+            if now_state != state {
+                state = now_state;
+                if let Err(e) = tray.set_icon(Some(icon(state))) {
+                    tracing::warn!("cannot change the tray icon: {e}");
+                }
+            }
+            let now_tooltip = summary::tooltip(servers, now_ms());
+            if now_tooltip != tooltip {
+                tooltip = now_tooltip;
+                let _ = tray.set_tooltip(Some(&tooltip));
+            }
+            let now_model = MenuModel::of(servers, autostart_enabled(&app));
+            if now_model != model {
+                model = now_model;
+                match build_menu(&app, &model) {
+                    Ok(menu) => {
+                        if let Err(e) = tray.set_menu(Some(menu)) {
+                            tracing::warn!("cannot update the tray menu: {e}");
+                        }
+                    }
+                    Err(e) => tracing::warn!("cannot build the tray menu: {e}"),
+                }
+            }
+            let countdown = summary::has_countdown(servers);
+            tokio::select! {
+                change = sub.changes.recv() => match change {
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                        // Debounce: let a burst of changes settle, then draw once.
+                        tokio::time::sleep(DEBOUNCE).await;
+                        loop {
+                            match sub.changes.try_recv() {
+                                Ok(_) => continue,
+                                Err(TryRecvError::Lagged(_)) => continue,
+                                Err(TryRecvError::Empty) => break,
+                                Err(TryRecvError::Closed) => return,
+                            }
+                        }
+                    }
+                    Err(RecvError::Closed) => return,
+                },
+                Some(()) = poke.recv() => {}
+                // The tooltip counts down to the next restart.
+                _ = tokio::time::sleep(Duration::from_secs(1)), if countdown => {}
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::tests::server;
+
+    #[test]
+    fn uptime_changes_do_not_rebuild_the_menu() {
+        let mut a = server("demo", ServerState::Running { since_ms: 1 });
+        let before = MenuModel::of(std::slice::from_ref(&a), false);
+        a.uptime_ms = Some(5_000);
+        a.requests = 9;
+        assert_eq!(MenuModel::of(std::slice::from_ref(&a), false), before);
+        a.state = ServerState::Backoff {
+            attempt: 1,
+            next_at_ms: 0,
+            delay_ms: 1,
+        };
+        let after = MenuModel::of(std::slice::from_ref(&a), false);
+        assert_ne!(after, before);
+        assert_eq!(after.servers[0].title, "demo — restarting (attempt 1)");
+        assert!(after.servers[0].can_start && after.servers[0].can_stop);
+    }
+}

@@ -4,6 +4,7 @@ import './styles.css';
 import { Api, ApiError, type Endpoint, resolveEndpoint } from './api';
 import { type ConnState, EventStream } from './connection';
 import { type DockState, INITIAL, reduce } from './state/reducer';
+import { msUntilNextSecond } from './state/time';
 import type { DockEvent } from './types';
 import { type Action, type ViewModel, renderBanners, renderClients, renderConnection, renderHeader, renderServers } from './view/app';
 import { renderEditors } from './view/godot';
@@ -71,8 +72,25 @@ async function main(): Promise<void> {
       morphChildren(slots.clients, wrap('div', renderClients(vm)));
       root.toggleAttribute('data-ready', !!state.snapshot);
       if (state.snapshot) logs.setSources(state.snapshot.servers.map((s) => s.name));
+      scheduleTick();
     });
   };
+  // Countdowns, the bridge's uptime and "reconnecting in N s" change once a second: the next
+  // render comes right after the soonest of them changes (uptimes of servers and "… ago" ride
+  // along, at most a second late), and every render moves it.
+  let tickTimer = 0;
+  function scheduleTick(): void {
+    const left: number[] = [];
+    const elapsed: number[] = [];
+    const snap = state.snapshot;
+    if (vm.conn.kind === 'waiting') left.push(vm.conn.retryAtMs - vm.localNow);
+    if (snap && vm.conn.kind === 'open') {
+      elapsed.push(vm.now - snap.bridge.started_at_ms);
+      for (const s of snap.servers) if (s.state === 'backoff' && s.next_at_ms !== undefined) left.push(s.next_at_ms - vm.now);
+    }
+    clearTimeout(tickTimer);
+    tickTimer = window.setTimeout(render, msUntilNextSecond(left, elapsed));
+  }
   function wrap(tag: string, child: HTMLElement): HTMLElement {
     const w = document.createElement(tag);
     w.appendChild(child);
@@ -190,8 +208,6 @@ async function main(): Promise<void> {
     else if (server && (action === 'start' || action === 'stop' || action === 'restart')) void act(server, action);
   });
 
-  // Countdowns, uptimes and "reconnecting in N s" tick once a second.
-  window.setInterval(render, 1000);
   render();
   stream.start();
 }

@@ -18,6 +18,22 @@ describe('event reducer', () => {
     o = reduce(o.state, { type: 'bridge', bridge: { ...o.state.snapshot!.bridge, address: '127.0.0.1:1' } }, 0);
     expect(o.state.snapshot?.bridge.address).toBe('127.0.0.1:1');
   });
+  it('corrects a clock offset read from a snapshot that waited, with fresher engine times', () => {
+    // Engine and page share a clock; the snapshot (engine time 10 000) is read 1 200 ms late.
+    let o = reduce(INITIAL, { type: 'snapshot', status: snapshot([server({ name: 'a' })]), log_seq: 0 }, 11_200);
+    expect(o.state.clockOffsetMs).toBe(-1_200);
+    // A server that started at engine time 12 000, seen at 12 010: the offset is at least -10.
+    o = reduce(o.state, { type: 'server', server: server({ name: 'a', started_at_ms: 12_000 }) }, 12_010);
+    expect(o.state.clockOffsetMs).toBe(-10);
+    // Older times (a backlog, an old exit) never lower it; a live line raises it further.
+    o = reduce(o.state, { type: 'logs', lines: [line(1)] }, 13_000);
+    expect(o.state.clockOffsetMs).toBe(-10);
+    o = reduce(o.state, { type: 'log', line: { ...line(2), time_ms: 14_000 } }, 14_002);
+    expect(o.state.clockOffsetMs).toBe(-2);
+    // A new snapshot (a reconnection, perhaps to another engine) starts over from its own.
+    o = reduce(o.state, { type: 'snapshot', status: snapshot([]), log_seq: 2 }, 9_000);
+    expect(o.state.clockOffsetMs).toBe(1_000);
+  });
   it('ignores changes before the first snapshot', () => {
     const o = reduce(INITIAL, { type: 'server', server: server({ name: 'a' }) }, 0);
     expect(o.state).toBe(INITIAL);

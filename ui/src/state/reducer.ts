@@ -51,6 +51,20 @@ function takeLines(state: DockState, lines: readonly LogLine[]): { lastSeq: numb
   return { lastSeq, log };
 }
 
+/**
+ * The clock offset, raised by an engine timestamp `engineMs` that arrived at local time `nowMs`.
+ * The engine took it before it arrived, so engine − local ≥ engineMs − nowMs: the largest such
+ * bound is the best estimate. A snapshot's bound is low by however long it waited to be read (a
+ * page still loading, as the desktop app's is, can take a second: every countdown then ran a
+ * second long), so the fresh timestamps of later events — a server starting or exiting, a live
+ * log line — raise it.
+ */
+function raiseOffset(state: DockState, engineMs: number | null | undefined, nowMs: number): DockState {
+  if (engineMs === null || engineMs === undefined || !state.snapshot) return state;
+  const bound = engineMs - nowMs;
+  return bound > state.clockOffsetMs ? { ...state, clockOffsetMs: bound } : state;
+}
+
 export function reduce(state: DockState, ev: DockEvent, nowMs: number): Outcome {
   const none = { log: [] as LogEntry[], announce: [] as string[], resync: false };
   switch (ev.type) {
@@ -81,7 +95,10 @@ export function reduce(state: DockState, ev: DockEvent, nowMs: number): Outcome 
       const prev = state.snapshot.servers.find((s) => s.name === ev.server.name);
       const servers = upsert(state.snapshot.servers, ev.server, (s) => s.name === ev.server.name);
       const d = describeChange(prev, ev.server);
-      return { ...none, state: { ...state, snapshot: { ...state.snapshot, servers } }, announce: d ? [d] : [] };
+      let next: DockState = { ...state, snapshot: { ...state.snapshot, servers } };
+      next = raiseOffset(next, ev.server.started_at_ms, nowMs);
+      next = raiseOffset(next, ev.server.last_exit?.at_ms, nowMs);
+      return { ...none, state: next, announce: d ? [d] : [] };
     }
     case 'bridge':
       if (!state.snapshot) return { ...none, state };
@@ -108,8 +125,10 @@ export function reduce(state: DockState, ev: DockEvent, nowMs: number): Outcome 
     }
     case 'logs':
     case 'log': {
-      const { lastSeq, log } = takeLines(state, ev.type === 'logs' ? ev.lines : [ev.line]);
-      return { ...none, state: lastSeq === state.lastSeq ? state : { ...state, lastSeq }, log };
+      const lines = ev.type === 'logs' ? ev.lines : [ev.line];
+      const { lastSeq, log } = takeLines(state, lines);
+      const next = raiseOffset(state, lines.at(-1)?.time_ms, nowMs);
+      return { ...none, state: lastSeq === next.lastSeq ? next : { ...next, lastSeq }, log };
     }
     case 'missed':
       return { ...none, state, log: ev.count > 0 ? [missedEntry(ev.count, nowMs)] : [] };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ago, backoffText, clockTime, describeExit, failedText, formatDuration, formatUptime, secondsUntil } from './time';
+import { ago, backoffText, clockTime, describeExit, failedText, formatDuration, formatUptime, msUntilNextSecond, secondsUntil } from './time';
 
 describe('durations', () => {
   it('read like a person wrote them', () => {
@@ -40,5 +40,20 @@ describe('countdowns', () => {
   it('clock time is local HH:MM:SS.mmm', () => {
     const d = new Date(2026, 10, 21, 9, 5, 7, 42);
     expect(clockTime(d.getTime())).toBe('09:05:07.042');
+  });
+});
+
+describe('the next render', () => {
+  it('comes just after the soonest on-screen number changes', () => {
+    // 7 990 ms to go shows "8 s" until 7 000 are left: in 990 ms.
+    expect(msUntilNextSecond([7_990], [])).toBe(995);
+    // a fresh 8 s backoff changes in 1 000 ms; an uptime of 2.3 s in 700 ms: the sooner wins
+    expect(msUntilNextSecond([8_000], [2_300])).toBe(705);
+    expect(msUntilNextSecond([8_000, 2_120], [])).toBe(125);
+    // finished countdowns and future starts are ignored; nothing on screen: the fallback tick
+    expect(msUntilNextSecond([0, -40], [-10])).toBe(1_000);
+    expect(msUntilNextSecond([], [])).toBe(1_000);
+    // never a storm: at least 50 ms apart
+    expect(msUntilNextSecond([3_001], [])).toBe(50);
   });
 });

@@ -31,6 +31,21 @@ export function secondsUntil(atMs: number, nowMs: number): number {
   return Math.max(0, Math.ceil((atMs - nowMs) / 1000));
 }
 
+/**
+ * How long until the next of some on-screen clocks shows another number: countdowns with
+ * `leftMs` to go (shown rounded up to whole seconds) and clocks `elapsedMs` along (shown rounded
+ * down). A plain 1 s interval renders at a phase unrelated to theirs, so a number right after a
+ * change (say the "8 s" of a fresh 8 s backoff) can stay up for nearly 2 s; rendering just after
+ * the soonest change shows each for 1 s. At least `minMs`, at most `maxMs` (the fallback tick).
+ */
+export function msUntilNextSecond(leftMs: readonly number[], elapsedMs: readonly number[], minMs = 50, maxMs = 1000): number {
+  let next = maxMs;
+  for (const left of leftMs) if (left > 0) next = Math.min(next, left % 1000 || 1000);
+  for (const up of elapsedMs) if (up >= 0) next = Math.min(next, 1000 - (up % 1000));
+  // +5: land just after the change, not just before it.
+  return Math.min(maxMs, Math.max(minMs, next + 5));
+}
+
 /** The backoff line: "attempt 3 — next try in 8 s" (or "… — retrying now" at zero). */
 export function backoffText(attempt: number, nextAtMs: number, nowMs: number): string {
   const s = secondsUntil(nextAtMs, nowMs);
