@@ -203,6 +203,7 @@ pub(crate) mod tests {
             errors: 0,
             latency_p50_ms: None,
             latency_p99_ms: None,
+            godot: None,
         }
     }
 
