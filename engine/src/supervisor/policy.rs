@@ -45,6 +45,27 @@ impl Default for RestartTuning {
 }
 
 impl RestartTuning {
+    /// The defaults, with two overrides for tests of a long crash loop, which would otherwise
+    /// take minutes: `BRIDGEDOCK_RESTART_BACKOFF_MS` (delays in ms, comma-separated, the last
+    /// repeating) and `BRIDGEDOCK_CRASH_LIMIT` (crashes within the window before giving up).
+    pub fn from_env() -> Self {
+        let mut tuning = RestartTuning::default();
+        if let Some(backoff) = std::env::var("BRIDGEDOCK_RESTART_BACKOFF_MS")
+            .ok()
+            .and_then(|v| parse_backoff_ms(&v))
+        {
+            tuning.backoff = backoff;
+        }
+        if let Some(limit) = std::env::var("BRIDGEDOCK_CRASH_LIMIT")
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|n| *n > 0)
+        {
+            tuning.crash_limit = limit;
+        }
+        tuning
+    }
+
     /// The delay before restart attempt `attempt` (1-based).
     pub fn delay_for(&self, attempt: u32) -> Duration {
         let index = (attempt.max(1) as usize - 1).min(self.backoff.len().saturating_sub(1));
@@ -53,6 +74,15 @@ impl RestartTuning {
             .copied()
             .unwrap_or(Duration::from_secs(1))
     }
+}
+
+/// `"50,100,200"` → those delays in ms; None when empty or anything is not a number.
+fn parse_backoff_ms(text: &str) -> Option<Vec<Duration>> {
+    let delays: Option<Vec<Duration>> = text
+        .split(',')
+        .map(|ms| ms.trim().parse::<u64>().ok().map(Duration::from_millis))
+        .collect();
+    delays.filter(|d| !d.is_empty())
 }
 
 /// What to do after a process exited on its own.
@@ -205,6 +235,20 @@ mod tests {
                 delay: secs(1)
             }
         );
+    }
+
+    #[test]
+    fn a_backoff_override_is_a_list_of_milliseconds() {
+        assert_eq!(
+            parse_backoff_ms(" 10, 20 ,40"),
+            Some(vec![
+                Duration::from_millis(10),
+                Duration::from_millis(20),
+                Duration::from_millis(40)
+            ])
+        );
+        assert_eq!(parse_backoff_ms("10,x"), None);
+        assert_eq!(parse_backoff_ms(""), None);
     }
 
     #[test]
