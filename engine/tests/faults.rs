@@ -1,0 +1,322 @@
+//! Faults, with the real daemon and real server processes: a server that stops reading its
+//! stdin, one that never answers, one that dies at start-up a hundred times in a row, a log
+//! directory that cannot be written (or a disk that is full), and the whole daemon frozen
+//! (SIGSTOP, as a laptop's suspend looks to a process) past its heartbeat and request timeouts.
+//! Each test waits on states with deadlines; the only sleeps are the faults themselves.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on the unexpected
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::daemon::Daemon;
+use common::{eventually, fixture};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+fn write_config(dir: &Path, toml: &str) -> PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+fn server(name: &str, script: &str, extra: &str) -> String {
+    format!("[servers.{name}]\ncommand = \"python3\"\nargs = [{script:?}]\n{extra}\n\n")
+}
+
+/// A WebSocket MCP client that keeps reading in the background, as a real one does: pings are
+/// answered (and their arrival times kept), text frames wait in `inbox`, a close is recorded.
+struct Peer {
+    out: mpsc::UnboundedSender<Message>,
+    inbox: mpsc::UnboundedReceiver<Value>,
+    /// Messages read while waiting for another answer, oldest first.
+    stash: Vec<Value>,
+    pings: Arc<Mutex<Vec<Instant>>>,
+    closed: Arc<Mutex<Option<String>>>,
+    next: u64,
+}
+
+impl Peer {
+    async fn connect(d: &Daemon, server: &str) -> Peer {
+        let url = format!("ws://{}/mcp/{server}?token={}", d.addr, d.token);
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let (mut sink, mut stream) = ws.split();
+        let (out, mut outgoing) = mpsc::unbounded_channel::<Message>();
+        tokio::spawn(async move {
+            while let Some(m) = outgoing.recv().await {
+                if sink.send(m).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let (deliver, inbox) = mpsc::unbounded_channel();
+        let pings = Arc::new(Mutex::new(Vec::new()));
+        let closed = Arc::new(Mutex::new(None));
+        let (seen, gone) = (pings.clone(), closed.clone());
+        tokio::spawn(async move {
+            loop {
+                match stream.next().await {
+                    Some(Ok(Message::Text(t))) => {
+                        let _ = deliver.send(serde_json::from_str(t.as_str()).unwrap());
+                    }
+                    Some(Ok(Message::Ping(_))) => seen.lock().unwrap().push(Instant::now()),
+                    Some(Ok(Message::Close(frame))) => {
+                        *gone.lock().unwrap() = Some(format!("closed: {frame:?}"));
+                        break;
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        *gone.lock().unwrap() = Some(format!("error: {e}"));
+                        break;
+                    }
+                    None => {
+                        *gone.lock().unwrap() = Some("ended".into());
+                        break;
+                    }
+                }
+            }
+        });
+        Peer {
+            out,
+            inbox,
+            stash: Vec::new(),
+            pings,
+            closed,
+            next: 0,
+        }
+    }
+
+    fn send(&self, v: Value) {
+        self.out.send(Message::Text(v.to_string().into())).unwrap();
+    }
+
+    /// The next message, within `within`.
+    async fn next_message(&mut self, within: Duration) -> Value {
+        if !self.stash.is_empty() {
+            return self.stash.remove(0);
+        }
+        match tokio::time::timeout(within, self.inbox.recv()).await {
+            Ok(Some(v)) => v,
+            Ok(None) => panic!("the connection ended: {:?}", self.closed.lock().unwrap()),
+            Err(_) => panic!("no message within {within:?}"),
+        }
+    }
+
+    /// The answer to `id`; other messages are kept for later.
+    async fn answer(&mut self, id: &Value) -> Value {
+        let is_it = |v: &Value| {
+            v.get("id") == Some(id) && (v.get("result").is_some() || v.get("error").is_some())
+        };
+        if let Some(i) = self.stash.iter().position(is_it) {
+            return self.stash.remove(i);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = match tokio::time::timeout(left, self.inbox.recv()).await {
+                Ok(Some(v)) => v,
+                Ok(None) => panic!("the connection ended: {:?}", self.closed.lock().unwrap()),
+                Err(_) => panic!("no answer to {id} within 30 s"),
+            };
+            if is_it(&v) {
+                return v;
+            }
+            self.stash.push(v);
+        }
+    }
+
+    fn send_request(&mut self, method: &str, params: Value) -> Value {
+        self.next += 1;
+        let id = json!(self.next);
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        id
+    }
+
+    async fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.send_request(method, params);
+        self.answer(&id).await
+    }
+
+    async fn call(&mut self, tool: &str, arguments: Value) -> Value {
+        self.request("tools/call", json!({"name": tool, "arguments": arguments}))
+            .await
+    }
+
+    async fn initialize(&mut self, name: &str) {
+        let v = self
+            .request(
+                "initialize",
+                json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": name, "version": "1.0"}}),
+            )
+            .await;
+        assert!(v["result"]["serverInfo"].is_object(), "{v}");
+        self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    }
+
+    fn closed(&self) -> Option<String> {
+        self.closed.lock().unwrap().clone()
+    }
+}
+
+/// `name`'s entry in the daemon's status.
+fn server_status(d: &Daemon, name: &str) -> Value {
+    d.server(name)
+}
+
+/// Waits until every server in the daemon's status is running.
+async fn all_running(d: &Daemon) {
+    eventually(Duration::from_secs(30), "every server running", || {
+        d.status()["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["state"] == "running")
+            .then_some(())
+    })
+    .await;
+}
+
+/// How many lines of `ctl logs NAME` contain `text`.
+fn log_count(d: &Daemon, name: &str, text: &str) -> usize {
+    d.ctl_ok(&["logs", name, "-n", "10000"])
+        .lines()
+        .filter(|l| l.contains(text))
+        .count()
+}
+
+/// POSTs one JSON-RPC message to `/mcp/NAME`; returns the status, the session id header (if
+/// any) and the body.
+async fn post(d: &Daemon, name: &str, session: Option<&str>, body: &Value) -> (u16, Option<String>, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = body.to_string();
+    let mut req = format!(
+        "POST /mcp/{name} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: Bearer {}\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        d.addr,
+        d.token,
+        body.len()
+    );
+    if let Some(s) = session {
+        req.push_str(&format!("Mcp-Session-Id: {s}\r\nMCP-Protocol-Version: 2025-11-25\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    let mut stream = tokio::net::TcpStream::connect(&d.addr).await.unwrap();
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
+        .await
+        .expect("an HTTP answer within 30 s")
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let session = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("mcp-session-id")
+            .then(|| v.trim().to_string())
+    });
+    (code, session, body.to_string())
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out_and_every_connection_stays_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &server("mute", &fixture("stuck.py"), "request_timeout = \"1s\""),
+    );
+    let d = Daemon::start(dir.path(), Some(&cfg));
+    all_running(&d).await;
+    let pid = server_status(&d, "mute")["pid"].clone();
+
+    // Over WebSocket: the hanging call times out, naming the server and the setting; a call
+    // sent after it is answered first; the server is told to cancel.
+    let mut ws = Peer::connect(&d, "mute").await;
+    ws.initialize("patient").await;
+    let hang = ws.send_request("tools/call", json!({"name": "hang"}));
+    let quick = ws.send_request("tools/call", json!({"name": "echo", "arguments": {"q": 1}}));
+    let first = ws.next_message(Duration::from_secs(30)).await;
+    assert_eq!(first["id"], quick, "the quick call comes back first: {first}");
+    assert_eq!(first["result"]["structuredContent"]["q"], 1);
+    let v = ws.answer(&hang).await;
+    assert_eq!(v["error"]["code"], -32001, "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("timed out")
+            && message.contains("`mute`")
+            && message.contains("request_timeout"),
+        "{message}"
+    );
+    eventually(Duration::from_secs(10), "the server told to cancel", || {
+        (log_count(&d, "mute", "stuck: cancelled") >= 1).then_some(())
+    })
+    .await;
+    // The same connection goes on: several hanging calls at once, and work between them.
+    let hangs: Vec<Value> = (0..3)
+        .map(|_| ws.send_request("tools/call", json!({"name": "hang"})))
+        .collect();
+    let v = ws.request("ping", json!({})).await;
+    assert_eq!(v["result"], json!({}), "{v}");
+    for id in &hangs {
+        let v = ws.answer(id).await;
+        assert_eq!(v["error"]["code"], -32001, "{v}");
+    }
+    let v = ws.call("echo", json!({"q": 2})).await;
+    assert_eq!(v["result"]["structuredContent"]["q"], 2, "{v}");
+    assert!(ws.closed().is_none(), "{:?}", ws.closed());
+
+    // Over Streamable HTTP: the same, on one session.
+    let (code, session, body) = post(
+        &d,
+        "mute",
+        None,
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "http-patient", "version": "1"}}}),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let session = session.expect("a session id");
+    let (code, _, body) = post(
+        &d,
+        "mute",
+        Some(&session),
+        &json!({"jsonrpc": "2.0", "id": "h", "method": "tools/call", "params": {"name": "hang"}}),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["code"], -32001, "{v}");
+    let (code, _, body) = post(
+        &d,
+        "mute",
+        Some(&session),
+        &json!({"jsonrpc": "2.0", "id": "e", "method": "tools/call", "params": {"name": "echo", "arguments": {"q": 3}}}),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["result"]["structuredContent"]["q"], 3, "{v}");
+
+    // Nothing is left pending, the errors are counted, and a hang never restarts a server.
+    eventually(Duration::from_secs(10), "no request pending", || {
+        let s = d.status();
+        s["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["pending"] == 0)
+            .then_some(())
+    })
+    .await;
+    let s = server_status(&d, "mute");
+    assert_eq!(s["state"], "running");
+    assert_eq!(s["pid"], pid);
+    assert_eq!(s["restarts"], 0);
+    eventually(Duration::from_secs(5), "the timeouts counted", || {
+        (server_status(&d, "mute")["errors"].as_u64() >= Some(5)).then_some(())
+    })
+    .await;
+}
