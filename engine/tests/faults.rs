@@ -11,12 +11,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::daemon::Daemon;
+use common::daemon::{Daemon, http};
 use common::{eventually, fixture};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
+
+const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/demo/demo_server.py");
 
 fn write_config(dir: &Path, toml: &str) -> PathBuf {
     let path = dir.join("config.toml");
@@ -319,4 +321,95 @@ async fn a_server_that_never_answers_times_out_and_every_connection_stays_usable
         (server_status(&d, "mute")["errors"].as_u64() >= Some(5)).then_some(())
     })
     .await;
+}
+
+/// A demo server with a lazy heartbeat, and an echo server.
+fn demo_and_echo(dir: &Path) -> PathBuf {
+    write_config(
+        dir,
+        &(server("demo", DEMO, "") + &server("echo", &fixture("echo_stdio.py"), "")),
+    )
+}
+
+#[tokio::test]
+async fn an_unwritable_log_dir_warns_once_and_bridging_and_api_logs_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the logs dir belongs: no file can be created in it, even by root.
+    std::fs::create_dir_all(dir.path().join("state")).unwrap();
+    std::fs::write(dir.path().join("state/logs"), b"not a dir").unwrap();
+    let d = Daemon::start(dir.path(), Some(&demo_and_echo(dir.path())));
+    all_running(&d).await;
+    let mut c = Peer::connect(&d, "demo").await;
+    c.initialize("logger").await;
+    // Log lines over many flush periods (one every 200 ms): each flush fails again.
+    for round in 0..8 {
+        let v = c.call("write_logs", json!({"count": 20})).await;
+        assert!(v["result"].is_object(), "{v}");
+        let v = c.call("echo", json!({"text": format!("round {round}")})).await;
+        assert_eq!(v["result"]["content"][0]["text"], format!("round {round}"));
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let warning = "cannot write log files";
+    eventually(Duration::from_secs(5), "the warning", || {
+        d.stderr().contains(warning).then_some(())
+    })
+    .await;
+    assert_eq!(d.stderr().matches(warning).count(), 1, "{}", d.stderr());
+    assert_eq!(log_count(&d, "bridge", warning), 1);
+    // The API still serves every line from memory.
+    let (code, body) = http(
+        &d.addr,
+        "GET",
+        "/api/logs?server=demo&limit=1000",
+        &[("Authorization", &format!("Bearer {}", d.token))],
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let lines: Value = serde_json::from_str(&body).unwrap();
+    let texts: Vec<&str> = lines["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["text"].as_str())
+        .collect();
+    assert_eq!(
+        texts.iter().filter(|t| t.contains("log line 20 of 20")).count(),
+        8,
+        "{texts:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_full_disk_under_one_log_file_warns_once_not_once_per_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    // demo's log file is /dev/full (every write fails with ENOSPC); echo's is an ordinary file.
+    std::fs::create_dir_all(dir.path().join("state/logs")).unwrap();
+    std::os::unix::fs::symlink("/dev/full", dir.path().join("state/logs/demo.log")).unwrap();
+    let d = Daemon::start(dir.path(), Some(&demo_and_echo(dir.path())));
+    all_running(&d).await;
+    let mut c = Peer::connect(&d, "demo").await;
+    c.initialize("logger").await;
+    let echo_log = dir.path().join("state/logs/echo.log");
+    for round in 1..=6 {
+        let v = c.call("write_logs", json!({"count": 5})).await;
+        assert!(v["result"].is_object(), "{v}");
+        eventually(Duration::from_secs(5), "the lines in memory", || {
+            (log_count(&d, "demo", "log line 5 of 5") == round).then_some(())
+        })
+        .await;
+        // echo's file is written in the flush that follows: once it shows this round's
+        // restart, the flush holding demo's lines has been tried too.
+        d.ctl_ok(&["restart", "echo"]);
+        eventually(Duration::from_secs(10), "echo's file to show the restart", || {
+            let text = std::fs::read_to_string(&echo_log).unwrap_or_default();
+            (text.matches("restarting `echo` on request").count() == round).then_some(())
+        })
+        .await;
+    }
+    let warning = "cannot write log files";
+    assert_eq!(d.stderr().matches(warning).count(), 1, "{}", d.stderr());
+    assert_eq!(log_count(&d, "bridge", warning), 1);
+    assert_eq!(log_count(&d, "bridge", "log files writable again"), 0);
+    let v = c.call("echo", json!({"text": "still bridging"})).await;
+    assert_eq!(v["result"]["content"][0]["text"], "still bridging");
 }
