@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::daemon::{Daemon, http};
+use common::daemon::{Daemon, fd_count, http};
 use common::{eventually, fixture};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -321,6 +321,167 @@ async fn a_server_that_never_answers_times_out_and_every_connection_stays_usable
         (server_status(&d, "mute")["errors"].as_u64() >= Some(5)).then_some(())
     })
     .await;
+}
+
+/// The children of `pid`: (pid, state letter, command line).
+fn children_of(pid: u32) -> Vec<(u32, char, String)> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|child| {
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
+            let rest = stat.rsplit_once(") ")?.1.to_string();
+            let mut f = rest.split_whitespace();
+            let state = f.next()?.chars().next()?;
+            let ppid: u32 = f.next()?.parse().ok()?;
+            let cmd = std::fs::read_to_string(format!("/proc/{child}/cmdline"))
+                .unwrap_or_default()
+                .replace('\0', " ");
+            (ppid == pid).then_some((child, state, cmd))
+        })
+        .collect()
+}
+
+/// Follows `/api/events` and records every state `name` passes through, in order.
+async fn follow_states(d: &Daemon, name: &str) -> Arc<Mutex<Vec<Value>>> {
+    let url = format!("ws://{}/api/events?token={}", d.addr, d.token);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let into = seen.clone();
+    let name = name.to_string();
+    tokio::spawn(async move {
+        while let Some(Ok(msg)) = ws.next().await {
+            let Message::Text(t) = msg else { continue };
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            let servers = match v["type"].as_str() {
+                Some("server") => vec![v["server"].clone()],
+                // A follower that fell behind gets a fresh snapshot instead.
+                Some("snapshot") => v["status"]["servers"].as_array().cloned().unwrap_or_default(),
+                _ => continue,
+            };
+            for s in servers.into_iter().filter(|s| s["name"] == name.as_str()) {
+                into.lock().unwrap().push(s);
+            }
+        }
+    });
+    seen
+}
+
+#[tokio::test]
+async fn a_server_that_dies_at_start_up_a_hundred_times_backs_off_then_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let crasher = format!(
+        "[servers.crashy]\ncommand = \"python3\"\nargs = [{:?}, \"--after-ms\", \"0\", \"--code\", \"3\", \"--stderr-lines\", \"3\"]\nautostart = false\n\n",
+        fixture("crasher.py")
+    );
+    let cfg = write_config(
+        dir.path(),
+        &(crasher + &server("echo", &fixture("echo_stdio.py"), "")),
+    );
+    // The default schedule (1 s … 60 s, give up after 10 crashes in 5 min) would take minutes:
+    // a short one, and a limit of 100.
+    let d = Daemon::try_start_with_env(
+        dir.path(),
+        Some(&cfg),
+        &[
+            ("BRIDGEDOCK_RESTART_BACKOFF_MS", "5,10,20"),
+            ("BRIDGEDOCK_CRASH_LIMIT", "100"),
+        ],
+    )
+    .unwrap();
+    eventually(Duration::from_secs(30), "echo running", || {
+        (server_status(&d, "echo")["state"] == "running").then_some(())
+    })
+    .await;
+    let echo_pid = server_status(&d, "echo")["pid"].clone();
+    let mut client = Peer::connect(&d, "echo").await;
+    client.initialize("bystander").await;
+    let states = follow_states(&d, "crashy").await;
+
+    let mut fds_after_first_round = 0;
+    for round in 1..=2u64 {
+        let seen_before = states.lock().unwrap().len();
+        d.ctl_ok(&["start", "crashy"]);
+        // Others are served all along.
+        let mut i = 0;
+        let failed = loop {
+            let s = server_status(&d, "crashy");
+            if s["state"] == "failed" {
+                break s;
+            }
+            i += 1;
+            let v = client
+                .request("tools/call", json!({"name": "x", "arguments": {"i": i}}))
+                .await;
+            assert_eq!(v["result"]["arguments"]["i"], i, "{v}");
+            assert!(
+                i < 100_000,
+                "crashy never gave up; last status {s:#}"
+            );
+        };
+        // It gave up after exactly 100 crashes, with the last stderr lines and a consistent status.
+        assert_eq!(failed["crashes"], 100, "{failed:#}");
+        assert_eq!(
+            failed["last_stderr"],
+            json!(["crasher: line 1", "crasher: line 2", "crasher: line 3"]),
+            "{failed:#}"
+        );
+        assert_eq!(failed["pid"], Value::Null);
+        assert_eq!(failed["started_at_ms"], Value::Null);
+        assert_eq!(failed["last_exit"]["code"], 3);
+        assert_eq!(failed["last_exit"]["requested"], false);
+        assert_eq!(failed["restarts"], round * 100 - 1, "{failed:#}");
+        let table = d.ctl_ok(&["status"]);
+        assert!(table.contains("failed"), "{table}");
+
+        // It backed off between attempts, counting up; nothing went backwards.
+        let attempts: Vec<u64> = eventually(Duration::from_secs(10), "the events", || {
+            let seen = states.lock().unwrap();
+            let attempts: Vec<u64> = seen[seen_before..]
+                .iter()
+                .filter(|s| s["state"] == "backoff")
+                .filter_map(|s| s["attempt"].as_u64())
+                .collect();
+            let gave_up = seen[seen_before..].iter().any(|s| s["state"] == "failed");
+            gave_up.then_some(attempts)
+        })
+        .await;
+        assert_eq!(attempts.first(), Some(&1), "{attempts:?}");
+        assert_eq!(attempts.last(), Some(&99), "{attempts:?}");
+        assert!(
+            attempts.windows(2).all(|w| w[0] <= w[1]),
+            "attempts only count up: {attempts:?}"
+        );
+
+        // No zombie, no child left, no descriptor leaked.
+        eventually(Duration::from_secs(10), "no crasher process left", || {
+            children_of(d.pid())
+                .iter()
+                .all(|(_, state, cmd)| *state != 'Z' && !cmd.contains("crasher.py"))
+                .then_some(())
+        })
+        .await;
+        if round == 1 {
+            fds_after_first_round = fd_count(d.pid());
+        } else {
+            let limit = fds_after_first_round;
+            eventually(Duration::from_secs(10), "as many descriptors as before", || {
+                (fd_count(d.pid()) <= limit).then_some(())
+            })
+            .await;
+        }
+    }
+    // Backoff is logged for the first 5 attempts and then every 10th, not 99 times a round.
+    let logged = log_count(&d, "crashy", "restarting in");
+    assert!(
+        (10..=30).contains(&logged),
+        "{logged} restart lines in the log for 198 restarts"
+    );
+    // The other server never noticed.
+    let echo = server_status(&d, "echo");
+    assert_eq!(echo["pid"], echo_pid);
+    assert_eq!(echo["restarts"], 0);
+    assert!(client.closed().is_none());
 }
 
 /// A demo server with a lazy heartbeat, and an echo server.

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::handle::{Action, Request};
 use super::link::{self, LinkEvent, STDIN_QUEUE};
 use super::platform::{self, GroupSignal, ProcessIdentity};
-use super::policy::{CrashTracker, Decision, LAST_STDERR_LINES};
+use super::policy::{CrashTracker, Decision, LAST_STDERR_LINES, log_attempt};
 use super::records::{ChildRecord, ChildRecords};
 use super::runtime::resolve_command;
 use super::spawn::{display_command, join_command, spawn_server};
@@ -398,12 +398,14 @@ impl Actor {
         });
         match decision {
             Decision::Restart { attempt, delay } => {
-                tracing::warn!(
-                    server = %self.name,
-                    "`{}` {reason}; restarting in {} (attempt {attempt})",
-                    self.name,
-                    crate::status::format_duration_ms(delay.as_millis() as u64)
-                );
+                if log_attempt(attempt) {
+                    tracing::warn!(
+                        server = %self.name,
+                        "`{}` {reason}; restarting in {} (attempt {attempt})",
+                        self.name,
+                        crate::status::format_duration_ms(delay.as_millis() as u64)
+                    );
+                }
                 self.phase = Phase::Backoff {
                     until: Instant::now() + delay,
                 };
