@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use common::daemon::{Daemon, fd_count, http};
 use common::{eventually, fixture};
 use futures_util::{SinkExt, StreamExt};
+use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -573,4 +574,131 @@ async fn a_full_disk_under_one_log_file_warns_once_not_once_per_flush() {
     assert_eq!(log_count(&d, "bridge", "log files writable again"), 0);
     let v = c.call("echo", json!({"text": "still bridging"})).await;
     assert_eq!(v["result"]["content"][0]["text"], "still bridging");
+}
+
+/// The most pings `peer` received within any window of `window` at or after `from`.
+fn densest_pings(peer: &Peer, from: Instant, window: Duration) -> usize {
+    let pings: Vec<Instant> = peer
+        .pings
+        .lock()
+        .unwrap()
+        .iter()
+        .copied()
+        .filter(|t| *t >= from)
+        .collect();
+    pings
+        .iter()
+        .map(|start| pings.iter().filter(|t| **t >= *start && **t < *start + window).count())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Freezes the daemon (and `also`, process groups of servers) for `pause`, as a suspend would.
+fn freeze(d: &Daemon, also: &[i32], pause: Duration) -> Instant {
+    use nix::sys::signal::{kill, killpg};
+    use nix::unistd::Pid;
+    for g in also {
+        killpg(Pid::from_raw(*g), Signal::SIGSTOP).unwrap();
+    }
+    d.signal(Signal::SIGSTOP);
+    std::thread::sleep(pause);
+    for g in also {
+        killpg(Pid::from_raw(*g), Signal::SIGCONT).unwrap();
+    }
+    let _ = kill(Pid::from_raw(d.pid() as i32), Signal::SIGCONT);
+    Instant::now()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_daemon_wakes_without_storms_drops_or_spurious_timeouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &server("demo", DEMO, "request_timeout = \"1s\""),
+    );
+    const PING: Duration = Duration::from_millis(200);
+    let d = Daemon::try_start_with_env(
+        dir.path(),
+        Some(&cfg),
+        &[("BRIDGEDOCK_WS_PING_INTERVAL_MS", "200")],
+    )
+    .unwrap();
+    all_running(&d).await;
+    let before = server_status(&d, "demo");
+    let mut peers = Vec::new();
+    for i in 0..3 {
+        let mut p = Peer::connect(&d, "demo").await;
+        p.initialize(&format!("sleeper-{i}")).await;
+        peers.push(p);
+    }
+    // Pings flow before the freeze.
+    eventually(Duration::from_secs(10), "pings", || {
+        peers
+            .iter()
+            .all(|p| p.pings.lock().unwrap().len() >= 2)
+            .then_some(())
+    })
+    .await;
+    // Longer than two heartbeats (400 ms) and than the request timeout (1 s).
+    let pause = Duration::from_millis(2500);
+
+    for (phase, also) in [
+        ("the daemon frozen", vec![]),
+        (
+            "the daemon and its server frozen",
+            vec![before["pid"].as_i64().unwrap() as i32],
+        ),
+    ] {
+        // A call of about 400 ms is in flight when the daemon stops; the server answers it
+        // during the freeze (or, frozen too, after it): the answer is what its client gets.
+        let across = peers[0].send_request(
+            "tools/call",
+            json!({"name": "slow_count", "arguments": {"to": 2, "delay_ms": 200}}),
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let woke = freeze(&d, &also, pause);
+        let v = peers[0].answer(&across).await;
+        assert_eq!(
+            v["result"]["structuredContent"]["count"], 2,
+            "{phase}: the call in flight was answered, not timed out: {v}"
+        );
+        // Requests sent after waking are answered, each of them; slow ones within the timeout too.
+        for (i, p) in peers.iter_mut().enumerate() {
+            let v = p.call("echo", json!({"text": format!("{phase} {i}")})).await;
+            assert_eq!(v["result"]["content"][0]["text"], format!("{phase} {i}"), "{v}");
+            let v = p
+                .call("slow_count", json!({"to": 3, "delay_ms": 150}))
+                .await;
+            assert_eq!(v["result"]["structuredContent"]["count"], 3, "{phase}: {v}");
+        }
+        // Nobody was dropped, and the heartbeat did not burst to catch up.
+        eventually(Duration::from_secs(10), "pings after waking", || {
+            peers
+                .iter()
+                .all(|p| p.pings.lock().unwrap().iter().filter(|t| **t >= woke).count() >= 2)
+                .then_some(())
+        })
+        .await;
+        for (i, p) in peers.iter().enumerate() {
+            assert!(p.closed().is_none(), "{phase}: peer {i} {:?}", p.closed());
+            let densest = densest_pings(p, woke, PING);
+            assert!(
+                densest <= 3,
+                "{phase}: peer {i} got {densest} pings within one interval after waking"
+            );
+        }
+        let s = d.status();
+        assert_eq!(s["clients"].as_array().unwrap().len(), 3, "{phase}: {s:#}");
+    }
+    // No restart, no timeout, no error anywhere.
+    let after = server_status(&d, "demo");
+    assert_eq!(after["pid"], before["pid"]);
+    assert_eq!(after["restarts"], 0);
+    assert_eq!(after["state"], "running");
+    eventually(Duration::from_secs(5), "the counters published", || {
+        (server_status(&d, "demo")["requests"].as_u64() >= Some(14)).then_some(())
+    })
+    .await;
+    assert_eq!(server_status(&d, "demo")["errors"], 0);
+    assert_eq!(log_count(&d, "demo", "timed out"), 0);
 }

@@ -39,6 +39,9 @@ pub const SLOW_CLIENT_CLOSE_AFTER: Duration = Duration::from_secs(10);
 pub const OUTBOUND_CAP_BYTES: usize = 4 * 1024 * 1024;
 /// How often timeouts, waiting requests and slow clients are checked.
 const TICK: Duration = Duration::from_millis(50);
+/// A tick at least this much later than due means this process did not run (SIGSTOP, a
+/// frozen VM, a suspend the monotonic clock counted): that time is charged to no deadline.
+const PAUSE_AFTER: Duration = Duration::from_secs(1);
 /// How often counters are published to the status hub.
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 /// How many messages from clients may wait for the router.
@@ -324,6 +327,7 @@ struct Router {
     stats: ServerStats,
     gone: VecDeque<GoneClient>,
     last_publish: Instant,
+    last_tick: Instant,
 }
 
 impl Router {
@@ -354,6 +358,7 @@ impl Router {
             stats: ServerStats::default(),
             gone: VecDeque::new(),
             last_publish: Instant::now(),
+            last_tick: Instant::now(),
         }
     }
 
@@ -364,6 +369,7 @@ impl Router {
         shutdown: CancellationToken,
     ) {
         let mut tick = tokio::time::interval(TICK);
+        // One tick after a pause, not a burst; the pause itself is forgiven in `on_tick`.
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let backlog = match (&self.link, self.overflow.is_empty()) {
@@ -500,12 +506,43 @@ impl Router {
 
     fn on_tick(&mut self) {
         let now = Instant::now();
+        let since_last = now.saturating_duration_since(self.last_tick);
+        self.last_tick = now;
+        if since_last >= TICK + PAUSE_AFTER {
+            self.forgive_pause(since_last - TICK);
+        }
         self.expire_pending(now);
         self.expire_waiting(now);
         self.check_slow_clients(now);
         if now.duration_since(self.last_publish) >= PUBLISH_EVERY {
             self.publish();
             self.last_publish = now;
+        }
+    }
+
+    /// This process was not running for `paused`: every clock of the router moves on by it,
+    /// so waking up is no reason to time out a request the server may well have answered
+    /// meanwhile (its answer waits in the pipe), fail a waiting one, or drop a client.
+    fn forgive_pause(&mut self, paused: Duration) {
+        tracing::info!(
+            server = %self.server,
+            "bridgedock did not run for {}; deadlines of `{}` are moved by as much",
+            crate::status::format_duration_ms(paused.as_millis() as u64),
+            self.server
+        );
+        for p in self.pending.values_mut() {
+            p.deadline += paused;
+        }
+        for w in self.waiting.iter_mut() {
+            w.since += paused;
+        }
+        for w in self.init_waiters.iter_mut() {
+            w.since += paused;
+        }
+        for s in self.sessions.values_mut() {
+            if let Some(t) = &mut s.full_since {
+                *t += paused;
+            }
         }
     }
 
