@@ -7,11 +7,12 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::daemon::{Daemon, fd_count, http};
+use common::daemon::{Daemon, fd_count, http, rss_mib, vm_hwm_mib};
 use common::{eventually, fixture};
 use futures_util::{SinkExt, StreamExt};
 use nix::sys::signal::Signal;
@@ -191,9 +192,109 @@ fn log_count(d: &Daemon, name: &str, text: &str) -> usize {
         .count()
 }
 
+#[tokio::test]
+async fn a_server_that_stops_reading_fails_requests_clearly_and_bounds_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &(server("deaf", &fixture("stuck.py"), "request_timeout = \"2s\"")
+            + &server("echo", &fixture("echo_stdio.py"), "")),
+    );
+    let d = Daemon::start(dir.path(), Some(&cfg));
+    all_running(&d).await;
+    let mut deaf = Peer::connect(&d, "deaf").await;
+    deaf.initialize("flooder").await;
+    let mut other = Peer::connect(&d, "echo").await;
+    other.initialize("bystander").await;
+    let hello = deaf.call("echo", json!({"n": 1})).await;
+    assert_eq!(hello["result"]["structuredContent"]["n"], 1, "{hello}");
+    let rss_before = rss_mib(d.pid());
+
+    let stopped = deaf.call("stop_reading", json!({})).await;
+    assert!(stopped["result"].is_object(), "{stopped}");
+    // 256 requests of 1 MiB each, all at once: far more than the bridge may hold for a server.
+    const FLOOD: usize = 256;
+    let blob = "x".repeat(1 << 20);
+    for i in 0..FLOOD {
+        deaf.send(
+            json!({"jsonrpc": "2.0", "id": format!("big-{i}"), "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"blob": blob}}}),
+        );
+    }
+    // While they wait, another server and its client carry on, and so does the control socket.
+    for i in 0..20 {
+        let v = other
+            .request("tools/call", json!({"name": "x", "arguments": {"i": i}}))
+            .await;
+        assert_eq!(v["result"]["arguments"]["i"], i, "{v}");
+    }
+    assert_eq!(server_status(&d, "echo")["state"], "running");
+
+    // Every one of them is answered, with an error that says what happened; none hangs.
+    let mut codes: BTreeMap<i64, usize> = BTreeMap::new();
+    let mut refused = None;
+    let mut answered = 0;
+    while answered < FLOOD {
+        let v = deaf.next_message(Duration::from_secs(60)).await;
+        let Some(id) = v["id"].as_str().filter(|i| i.starts_with("big-")) else {
+            continue;
+        };
+        answered += 1;
+        let code = v["error"]["code"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{id} got no error: {v}"));
+        let message = v["error"]["message"].as_str().unwrap().to_string();
+        assert!(message.contains("`deaf`"), "names the server: {message}");
+        match code {
+            -32001 => assert!(message.contains("timed out"), "{message}"),
+            -32002 => {
+                assert!(message.contains("is not reading its input"), "{message}");
+                refused = Some(message);
+            }
+            _ => panic!("unexpected error for {id}: {v}"),
+        }
+        *codes.entry(code).or_default() += 1;
+    }
+    let refused = refused.unwrap_or_else(|| panic!("no request was refused: {codes:?}"));
+    eprintln!("flood answers by code: {codes:?}; refusal: {refused}");
+
+    // Memory stayed bounded: a fraction of the 256 MiB sent went anywhere.
+    let peak = vm_hwm_mib(d.pid());
+    eprintln!("daemon RSS {rss_before:.1} MiB before the flood, peak {peak:.1} MiB");
+    assert!(
+        peak - rss_before < 96.0,
+        "the daemon held {:.0} MiB more at its peak ({peak:.0} MiB, {rss_before:.0} before)",
+        peak - rss_before
+    );
+    // The connection is still usable: the next request is refused at once, clearly.
+    let v = deaf.call("echo", json!({"n": 2})).await;
+    assert_eq!(v["error"]["code"], -32002, "{v}");
+    assert!(deaf.closed().is_none());
+    // One warning for the whole episode, not one per refused request.
+    eventually(Duration::from_secs(5), "the warning", || {
+        (log_count(&d, "deaf", "is not reading its input") > 0).then_some(())
+    })
+    .await;
+    assert_eq!(log_count(&d, "deaf", "is not reading its input"), 1);
+
+    // Restarting it clears what waited for the old process: the same client carries on.
+    d.ctl_ok(&["restart", "deaf"]);
+    let v = deaf.call("echo", json!({"n": 3})).await;
+    assert_eq!(v["result"]["structuredContent"]["n"], 3, "{v}");
+    let v = other
+        .request("tools/call", json!({"name": "x", "arguments": {"i": 99}}))
+        .await;
+    assert_eq!(v["result"]["arguments"]["i"], 99, "{v}");
+}
+
 /// POSTs one JSON-RPC message to `/mcp/NAME`; returns the status, the session id header (if
 /// any) and the body.
-async fn post(d: &Daemon, name: &str, session: Option<&str>, body: &Value) -> (u16, Option<String>, String) {
+async fn post(
+    d: &Daemon,
+    name: &str,
+    session: Option<&str>,
+    body: &Value,
+) -> (u16, Option<String>, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let body = body.to_string();
     let mut req = format!(
@@ -203,7 +304,9 @@ async fn post(d: &Daemon, name: &str, session: Option<&str>, body: &Value) -> (u
         body.len()
     );
     if let Some(s) = session {
-        req.push_str(&format!("Mcp-Session-Id: {s}\r\nMCP-Protocol-Version: 2025-11-25\r\n"));
+        req.push_str(&format!(
+            "Mcp-Session-Id: {s}\r\nMCP-Protocol-Version: 2025-11-25\r\n"
+        ));
     }
     req.push_str("\r\n");
     req.push_str(&body);
@@ -243,7 +346,10 @@ async fn a_server_that_never_answers_times_out_and_every_connection_stays_usable
     let hang = ws.send_request("tools/call", json!({"name": "hang"}));
     let quick = ws.send_request("tools/call", json!({"name": "echo", "arguments": {"q": 1}}));
     let first = ws.next_message(Duration::from_secs(30)).await;
-    assert_eq!(first["id"], quick, "the quick call comes back first: {first}");
+    assert_eq!(
+        first["id"], quick,
+        "the quick call comes back first: {first}"
+    );
     assert_eq!(first["result"]["structuredContent"]["q"], 1);
     let v = ws.answer(&hang).await;
     assert_eq!(v["error"]["code"], -32001, "{v}");
@@ -357,7 +463,10 @@ async fn follow_states(d: &Daemon, name: &str) -> Arc<Mutex<Vec<Value>>> {
             let servers = match v["type"].as_str() {
                 Some("server") => vec![v["server"].clone()],
                 // A follower that fell behind gets a fresh snapshot instead.
-                Some("snapshot") => v["status"]["servers"].as_array().cloned().unwrap_or_default(),
+                Some("snapshot") => v["status"]["servers"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
                 _ => continue,
             };
             for s in servers.into_iter().filter(|s| s["name"] == name.as_str()) {
@@ -415,10 +524,7 @@ async fn a_server_that_dies_at_start_up_a_hundred_times_backs_off_then_fails_cle
                 .request("tools/call", json!({"name": "x", "arguments": {"i": i}}))
                 .await;
             assert_eq!(v["result"]["arguments"]["i"], i, "{v}");
-            assert!(
-                i < 100_000,
-                "crashy never gave up; last status {s:#}"
-            );
+            assert!(i < 100_000, "crashy never gave up; last status {s:#}");
         };
         // It gave up after exactly 100 crashes, with the last stderr lines and a consistent status.
         assert_eq!(failed["crashes"], 100, "{failed:#}");
@@ -466,9 +572,11 @@ async fn a_server_that_dies_at_start_up_a_hundred_times_backs_off_then_fails_cle
             fds_after_first_round = fd_count(d.pid());
         } else {
             let limit = fds_after_first_round;
-            eventually(Duration::from_secs(10), "as many descriptors as before", || {
-                (fd_count(d.pid()) <= limit).then_some(())
-            })
+            eventually(
+                Duration::from_secs(10),
+                "as many descriptors as before",
+                || (fd_count(d.pid()) <= limit).then_some(()),
+            )
             .await;
         }
     }
@@ -507,7 +615,9 @@ async fn an_unwritable_log_dir_warns_once_and_bridging_and_api_logs_go_on() {
     for round in 0..8 {
         let v = c.call("write_logs", json!({"count": 20})).await;
         assert!(v["result"].is_object(), "{v}");
-        let v = c.call("echo", json!({"text": format!("round {round}")})).await;
+        let v = c
+            .call("echo", json!({"text": format!("round {round}")}))
+            .await;
         assert_eq!(v["result"]["content"][0]["text"], format!("round {round}"));
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
@@ -535,7 +645,10 @@ async fn an_unwritable_log_dir_warns_once_and_bridging_and_api_logs_go_on() {
         .filter_map(|l| l["text"].as_str())
         .collect();
     assert_eq!(
-        texts.iter().filter(|t| t.contains("log line 20 of 20")).count(),
+        texts
+            .iter()
+            .filter(|t| t.contains("log line 20 of 20"))
+            .count(),
         8,
         "{texts:?}"
     );
@@ -562,10 +675,14 @@ async fn a_full_disk_under_one_log_file_warns_once_not_once_per_flush() {
         // echo's file is written in the flush that follows: once it shows this round's
         // restart, the flush holding demo's lines has been tried too.
         d.ctl_ok(&["restart", "echo"]);
-        eventually(Duration::from_secs(10), "echo's file to show the restart", || {
-            let text = std::fs::read_to_string(&echo_log).unwrap_or_default();
-            (text.matches("restarting `echo` on request").count() == round).then_some(())
-        })
+        eventually(
+            Duration::from_secs(10),
+            "echo's file to show the restart",
+            || {
+                let text = std::fs::read_to_string(&echo_log).unwrap_or_default();
+                (text.matches("restarting `echo` on request").count() == round).then_some(())
+            },
+        )
         .await;
     }
     let warning = "cannot write log files";
@@ -588,7 +705,12 @@ fn densest_pings(peer: &Peer, from: Instant, window: Duration) -> usize {
         .collect();
     pings
         .iter()
-        .map(|start| pings.iter().filter(|t| **t >= *start && **t < *start + window).count())
+        .map(|start| {
+            pings
+                .iter()
+                .filter(|t| **t >= *start && **t < *start + window)
+                .count()
+        })
         .max()
         .unwrap_or(0)
 }
@@ -664,8 +786,14 @@ async fn a_frozen_daemon_wakes_without_storms_drops_or_spurious_timeouts() {
         );
         // Requests sent after waking are answered, each of them; slow ones within the timeout too.
         for (i, p) in peers.iter_mut().enumerate() {
-            let v = p.call("echo", json!({"text": format!("{phase} {i}")})).await;
-            assert_eq!(v["result"]["content"][0]["text"], format!("{phase} {i}"), "{v}");
+            let v = p
+                .call("echo", json!({"text": format!("{phase} {i}")}))
+                .await;
+            assert_eq!(
+                v["result"]["content"][0]["text"],
+                format!("{phase} {i}"),
+                "{v}"
+            );
             let v = p
                 .call("slow_count", json!({"to": 3, "delay_ms": 150}))
                 .await;
@@ -675,7 +803,15 @@ async fn a_frozen_daemon_wakes_without_storms_drops_or_spurious_timeouts() {
         eventually(Duration::from_secs(10), "pings after waking", || {
             peers
                 .iter()
-                .all(|p| p.pings.lock().unwrap().iter().filter(|t| **t >= woke).count() >= 2)
+                .all(|p| {
+                    p.pings
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .filter(|t| **t >= woke)
+                        .count()
+                        >= 2
+                })
                 .then_some(())
         })
         .await;

@@ -124,7 +124,7 @@ pub async fn serve_client(
                     let delivered = match FastRequest::read(text.as_str()) {
                         Some(request) => router.forward(session, request).await,
                         None => match jsonrpc::parse_message(text.as_str()) {
-                            Ok(msg) => router.message(session, msg).await,
+                            Ok(msg) => router.message(session, msg, text.len()).await,
                             Err((id, error)) => {
                                 out.force_send(jsonrpc::error_response(id, error).to_string());
                                 true

@@ -14,7 +14,7 @@ use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 use tokio_util::sync::CancellationToken;
 
 use super::handle::{Action, Request};
-use super::link::{self, LinkEvent, STDIN_QUEUE};
+use super::link::{self, LinkEvent, StdinQueue};
 use super::platform::{self, GroupSignal, ProcessIdentity};
 use super::policy::{CrashTracker, Decision, LAST_STDERR_LINES, log_attempt};
 use super::records::{ChildRecord, ChildRecords};
@@ -296,7 +296,7 @@ impl Actor {
         self.generation += 1;
         let generation = self.generation;
         let close_stdin = CancellationToken::new();
-        let (to_server, stdin_queue) = mpsc::channel(STDIN_QUEUE);
+        let (to_server, stdin_queue) = StdinQueue::new();
         let stdin = tokio::spawn(link::write_stdin(
             spawned.stdin,
             stdin_queue,
