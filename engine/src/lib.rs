@@ -14,6 +14,7 @@ pub mod demo;
 pub mod engine;
 pub mod host;
 pub mod logs;
+pub mod memory;
 pub mod paths;
 pub mod protocol;
 pub mod status;
