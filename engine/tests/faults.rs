@@ -2,7 +2,8 @@
 //! stdin, one that never answers, one that dies at start-up a hundred times in a row, a log
 //! directory that cannot be written (or a disk that is full), and the whole daemon frozen
 //! (SIGSTOP, as a laptop's suspend looks to a process) past its heartbeat and request timeouts.
-//! Each test waits on states with deadlines; the only sleeps are the faults themselves.
+//! Each test waits on states with deadlines; the only sleeps are the faults themselves (a
+//! freeze) and traffic spread over time (log lines across several flush periods).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on the unexpected
 
 mod common;
