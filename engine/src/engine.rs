@@ -50,6 +50,8 @@ pub struct Engine {
     godot_shutdown: CancellationToken,
     files_shutdown: CancellationToken,
     file_writer: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Stops the memory trimmer.
+    trimmer_shutdown: CancellationToken,
 }
 
 impl Engine {
@@ -70,6 +72,8 @@ impl Engine {
             log_files_kept,
             files_shutdown.clone(),
         );
+        let trimmer_shutdown = CancellationToken::new();
+        crate::memory::spawn_trimmer(trimmer_shutdown.clone());
         let status = StatusHub::new(BridgeStatus {
             version: env!("CARGO_PKG_VERSION").to_string(),
             pid: std::process::id(),
@@ -116,6 +120,7 @@ impl Engine {
             godot_shutdown,
             files_shutdown,
             file_writer: parking_lot::Mutex::new(Some(file_writer)),
+            trimmer_shutdown,
         })
     }
 
@@ -179,6 +184,7 @@ impl Engine {
         self.supervisor.shutdown().await;
         self.bridge.shutdown();
         tracing::info!("all servers stopped; bridgedock is exiting");
+        self.trimmer_shutdown.cancel();
         self.files_shutdown.cancel();
         let writer = self.file_writer.lock().take();
         if let Some(writer) = writer {

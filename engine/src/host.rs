@@ -113,8 +113,10 @@ impl Host {
         #[cfg(not(unix))]
         let _ = socket;
 
+        let mut options = EngineOptions::new(config, state_dir.clone());
+        options.tuning = crate::supervisor::RestartTuning::from_env();
         let engine = Arc::new(
-            Engine::start(EngineOptions::new(config, state_dir.clone()), logs)
+            Engine::start(options, logs)
                 .await
                 .context("cannot start the engine")?,
         );

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod godot;
 pub mod host;
 pub mod logs;
+pub mod memory;
 pub mod paths;
 pub mod protocol;
 pub mod status;

@@ -199,7 +199,10 @@ pub async fn post(
 
     let Some(id) = id.filter(|_| is_request) else {
         // A notification or an answer to a server request: accepted, nothing to wait for.
-        let delivered = session.router.message(session.router_session, msg).await;
+        let delivered = session
+            .router
+            .message(session.router_session, msg, text.len())
+            .await;
         if ephemeral {
             session.end("stateless message done").await;
         }
@@ -215,7 +218,11 @@ pub async fn post(
         .and_then(|m| m.get("progressToken"))
         .cloned();
     let stream = session.expect_answer(&id, token.as_ref());
-    if !session.router.message(session.router_session, msg).await {
+    if !session
+        .router
+        .message(session.router_session, msg, text.len())
+        .await
+    {
         return shutting_down();
     }
     answer(bridge, session, stream, id, ephemeral, new).await

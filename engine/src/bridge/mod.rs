@@ -63,6 +63,8 @@ impl Bridge {
         let stop = shutdown.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            // After a long pause one sweep is enough, not one per minute missed.
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => break,

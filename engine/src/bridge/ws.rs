@@ -111,6 +111,8 @@ pub async fn serve_client(
     });
 
     let mut ping = tokio::time::interval(options.ping_interval);
+    // Delay, never Burst: after a pause (SIGSTOP, a suspend) missed ticks would fire back to
+    // back, counting pings the client had no time to answer, and close a healthy client.
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
     let mut unanswered = 0u32;
@@ -122,7 +124,7 @@ pub async fn serve_client(
                     let delivered = match FastRequest::read(text.as_str()) {
                         Some(request) => router.forward(session, request).await,
                         None => match jsonrpc::parse_message(text.as_str()) {
-                            Ok(msg) => router.message(session, msg).await,
+                            Ok(msg) => router.message(session, msg, text.len()).await,
                             Err((id, error)) => {
                                 out.force_send(jsonrpc::error_response(id, error).to_string());
                                 true

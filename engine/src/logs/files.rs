@@ -11,6 +11,8 @@
 //! Files must never stop anything else: an I/O error (dir unwritable, disk full) is reported by
 //! ONE `tracing::warn` per outage, the affected lines are counted, and the next flush retries
 //! (reopening the file); when writing works again the file gets a "[N lines missed]" marker.
+//! An outage ends only when every file that failed has been written again: one full file
+//! among healthy ones is one outage, not one warning per flush.
 //! The warning is emitted from the task, not the blocking thread, so it goes wherever the
 //! engine's tracing goes (including back into the hub as a `bridge` line, harmlessly).
 
@@ -189,7 +191,8 @@ struct Flusher {
     /// `None` while a flush owns the files.
     files: Option<FileSet>,
     in_flight: Option<JoinHandle<FlushResult>>,
-    /// An error was reported and writing has not worked since.
+    /// An error was reported and some file has not been written since. The files that failed
+    /// are the set's `lost` keys: a flush that only touched healthy files ends no outage.
     failing: bool,
 }
 
@@ -238,15 +241,18 @@ impl Flusher {
 
     fn settle(&mut self, done: Result<FlushResult, JoinError>) {
         self.in_flight = None;
-        let error = match done {
+        let (error, still_failing) = match done {
             Ok((files, error)) => {
+                let still_failing = !files.lost.is_empty();
                 self.files = Some(files);
-                error
+                (error, still_failing)
             }
             // A panicked or cancelled flush took its files with it; start over next time.
-            Err(e) => Some(io::Error::other(e.to_string())),
+            Err(e) => (Some(io::Error::other(e.to_string())), true),
         };
         match error {
+            // Lines of a failing file still wait for it: the outage goes on.
+            None if still_failing => {}
             Some(error) if !self.failing => {
                 self.failing = true;
                 tracing::warn!(
@@ -565,5 +571,31 @@ mod tests {
         assert!(lines[0].ends_with("[30 lines missed]"), "{}", lines[0]);
         assert!(lines[1].ends_with("stderr back"));
         assert_eq!(warnings.load(Ordering::SeqCst), 1);
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn one_full_file_among_healthy_ones_is_one_outage_not_one_per_flush() {
+        let warnings = Arc::new(AtomicUsize::new(0));
+        let subscriber = tracing_subscriber::registry().with(CountWarnings(warnings.clone()));
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let dir = tempfile::tempdir().unwrap();
+        // Every write to /dev/full fails with ENOSPC, as on a full disk.
+        std::os::unix::fs::symlink("/dev/full", dir.path().join("full.log")).unwrap();
+        let hub = LogHub::new(10_000);
+        let stop = CancellationToken::new();
+        let writer = spawn_file_writer(&hub, dir.path().to_owned(), 1 << 20, 1, stop.clone());
+        // Flushes alternate between the failing file and a healthy one.
+        for round in 0..4 {
+            hub.push("full", Stream::Stderr, None, format!("lost {round}"));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            hub.push("fine", Stream::Stderr, None, format!("kept {round}"));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        stop.cancel();
+        writer.await.unwrap();
+        assert_eq!(warnings.load(Ordering::SeqCst), 1, "one warning per outage");
+        assert_eq!(read(&dir.path().join("fine.log")).lines().count(), 4);
     }
 }

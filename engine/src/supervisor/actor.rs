@@ -14,9 +14,9 @@ use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 use tokio_util::sync::CancellationToken;
 
 use super::handle::{Action, Request};
-use super::link::{self, LinkEvent, STDIN_QUEUE};
+use super::link::{self, LinkEvent, StdinQueue};
 use super::platform::{self, GroupSignal, ProcessIdentity};
-use super::policy::{CrashTracker, Decision, LAST_STDERR_LINES};
+use super::policy::{CrashTracker, Decision, LAST_STDERR_LINES, log_attempt};
 use super::records::{ChildRecord, ChildRecords};
 use super::runtime::resolve_command;
 use super::spawn::{display_command, join_command, spawn_server};
@@ -297,7 +297,7 @@ impl Actor {
         self.generation += 1;
         let generation = self.generation;
         let close_stdin = CancellationToken::new();
-        let (to_server, stdin_queue) = mpsc::channel(STDIN_QUEUE);
+        let (to_server, stdin_queue) = StdinQueue::new();
         let stdin = tokio::spawn(link::write_stdin(
             spawned.stdin,
             stdin_queue,
@@ -399,12 +399,14 @@ impl Actor {
         });
         match decision {
             Decision::Restart { attempt, delay } => {
-                tracing::warn!(
-                    server = %self.name,
-                    "`{}` {reason}; restarting in {} (attempt {attempt})",
-                    self.name,
-                    crate::status::format_duration_ms(delay.as_millis() as u64)
-                );
+                if log_attempt(attempt) {
+                    tracing::warn!(
+                        server = %self.name,
+                        "`{}` {reason}; restarting in {} (attempt {attempt})",
+                        self.name,
+                        crate::status::format_duration_ms(delay.as_millis() as u64)
+                    );
+                }
                 self.phase = Phase::Backoff {
                     until: Instant::now() + delay,
                 };

@@ -5,9 +5,11 @@
 //! the router can fail what was in flight at once, before the tree is even reaped. Each event
 //! carries the process's generation, so nothing from a dead process bleeds into the next.
 
+use std::sync::Arc;
+
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, ChildStdout};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::logs::{Level, LogHub, Stream};
@@ -15,8 +17,8 @@ use crate::logs::{Level, LogHub, Stream};
 /// How many stdout lines may wait for the router before the reader waits (the router only
 /// does non-blocking work per line, so this is a burst buffer, not a place to park slowness).
 pub const LINK_QUEUE: usize = 1024;
-/// How many messages may wait to be written to a child's stdin.
-pub const STDIN_QUEUE: usize = 1024;
+/// How many bytes may wait to be written to a child's stdin (a longer line takes it all).
+pub const STDIN_QUEUE_BYTES: usize = 4 * 1024 * 1024;
 /// Longest stdout line accepted; longer lines are dropped (and logged), never buffered whole.
 pub const MAX_STDOUT_LINE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -26,7 +28,7 @@ pub enum LinkEvent {
     Up {
         generation: u64,
         pid: u32,
-        to_server: mpsc::Sender<String>,
+        to_server: StdinQueue,
     },
     /// One line the process wrote to stdout (without the newline).
     Line { generation: u64, line: String },
@@ -34,28 +36,112 @@ pub enum LinkEvent {
     Down { generation: u64, reason: String },
 }
 
+/// The way into a child's stdin: a queue bounded in bytes, not in lines, so what waits for
+/// a server that reads slowly (or not at all) is bounded whatever the size of its messages.
+/// Its API follows `mpsc::Sender`: `try_send`, or wait with `reserve` for room for a line.
+#[derive(Clone, Debug)]
+pub struct StdinQueue {
+    tx: mpsc::UnboundedSender<QueuedLine>,
+    room: Arc<Semaphore>,
+}
+
+/// A line on its way to stdin, holding its share of the queue until it is written.
+#[derive(Debug)]
+pub struct QueuedLine {
+    line: String,
+    _room: OwnedSemaphorePermit,
+}
+
+/// Room reserved for one line of `bytes`.
+pub struct StdinRoom {
+    tx: mpsc::UnboundedSender<QueuedLine>,
+    permit: OwnedSemaphorePermit,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum StdinSendError {
+    /// No room now; the line is given back.
+    Full(String),
+    /// The process is gone.
+    Closed(String),
+}
+
+impl StdinQueue {
+    pub fn new() -> (StdinQueue, mpsc::UnboundedReceiver<QueuedLine>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let room = Arc::new(Semaphore::new(STDIN_QUEUE_BYTES));
+        (StdinQueue { tx, room }, rx)
+    }
+
+    /// Queues `line` if there is room for it now. Lines must end with `\n`.
+    pub fn try_send(&self, line: String) -> Result<(), StdinSendError> {
+        if self.tx.is_closed() {
+            return Err(StdinSendError::Closed(line));
+        }
+        match self.room.clone().try_acquire_many_owned(cost(line.len())) {
+            Ok(permit) => self
+                .tx
+                .send(QueuedLine {
+                    line,
+                    _room: permit,
+                })
+                .map_err(|e| StdinSendError::Closed(e.0.line)),
+            Err(_) => Err(StdinSendError::Full(line)),
+        }
+    }
+
+    /// Waits for room for a line of `bytes`; None once the process is gone.
+    pub async fn reserve(self, bytes: usize) -> Option<StdinRoom> {
+        let permit = tokio::select! {
+            permit = self.room.acquire_many_owned(cost(bytes)) => permit.ok()?,
+            _ = self.tx.closed() => return None,
+        };
+        Some(StdinRoom {
+            tx: self.tx,
+            permit,
+        })
+    }
+}
+
+impl StdinRoom {
+    /// Queues `line` in the room reserved for it.
+    pub fn send(self, line: String) {
+        let _ = self.tx.send(QueuedLine {
+            line,
+            _room: self.permit,
+        });
+    }
+}
+
+/// A line's share of the queue: its size, or the whole queue for a line longer than that.
+fn cost(bytes: usize) -> u32 {
+    bytes.clamp(1, STDIN_QUEUE_BYTES) as u32
+}
+
 /// Writes queued lines to the child's stdin, batching whatever is queued into one flush.
 /// Ends — closing stdin — when `close` is cancelled, the queue closes, or the child stops reading.
+/// A line's room in the queue is given back once it is written.
 pub async fn write_stdin(
     stdin: ChildStdin,
-    mut queue: mpsc::Receiver<String>,
+    mut queue: mpsc::UnboundedReceiver<QueuedLine>,
     close: CancellationToken,
 ) {
     let mut out = tokio::io::BufWriter::new(stdin);
     loop {
-        let line = tokio::select! {
+        let queued = tokio::select! {
             biased;
             _ = close.cancelled() => break,
-            line = queue.recv() => match line {
-                Some(line) => line,
+            queued = queue.recv() => match queued {
+                Some(queued) => queued,
                 None => break,
             },
         };
-        if out.write_all(line.as_bytes()).await.is_err() {
+        if out.write_all(queued.line.as_bytes()).await.is_err() {
             break;
         }
+        drop(queued);
         while let Ok(more) = queue.try_recv() {
-            if out.write_all(more.as_bytes()).await.is_err() {
+            if out.write_all(more.line.as_bytes()).await.is_err() {
                 return;
             }
         }
@@ -144,5 +230,46 @@ pub async fn read_stdout(
                 String::from_utf8_lossy(&buf)
             ),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_stdin_queue_is_bounded_in_bytes_and_frees_room_as_lines_are_taken() {
+        let (queue, mut lines) = StdinQueue::new();
+        let mib = "x".repeat(1024 * 1024);
+        for _ in 0..4 {
+            assert!(queue.try_send(mib.clone()).is_ok());
+        }
+        // 4 MiB wait: not one more byte fits, however few lines that is.
+        assert_eq!(
+            queue.try_send("y\n".into()),
+            Err(StdinSendError::Full("y\n".into()))
+        );
+        let waiting = tokio::spawn(queue.clone().reserve(10));
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "no room until a line is taken");
+        drop(lines.recv().await.unwrap());
+        let room = waiting
+            .await
+            .unwrap()
+            .expect("room once a line was written");
+        room.send("z\n".into());
+        drop(lines);
+        assert!(matches!(
+            queue.try_send("w\n".into()),
+            Err(StdinSendError::Closed(_))
+        ));
+        // A line longer than the whole queue still goes, alone.
+        let (queue, mut lines) = StdinQueue::new();
+        assert!(queue.try_send("h".repeat(5 * 1024 * 1024)).is_ok());
+        assert!(matches!(
+            queue.try_send("a\n".into()),
+            Err(StdinSendError::Full(_))
+        ));
+        assert_eq!(lines.recv().await.unwrap().line.len(), 5 * 1024 * 1024);
     }
 }

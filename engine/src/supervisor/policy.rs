@@ -17,6 +17,10 @@ pub const STABLE_RUN: Duration = Duration::from_secs(30);
 pub const CRASH_LIMIT: u32 = 10;
 /// ... within this window.
 pub const CRASH_WINDOW: Duration = Duration::from_secs(300);
+/// Restart attempts logged one by one; after them only every [`LOG_EVERY_NTH_ATTEMPT`]th, so a
+/// crash loop cannot flood the log (its state and last exit still show every attempt).
+pub const LOG_FIRST_ATTEMPTS: u32 = 5;
+pub const LOG_EVERY_NTH_ATTEMPT: u32 = 10;
 /// How many of a crashed server's last stderr lines are kept for the crash report.
 pub const LAST_STDERR_LINES: usize = 20;
 
@@ -45,6 +49,27 @@ impl Default for RestartTuning {
 }
 
 impl RestartTuning {
+    /// The defaults, with two overrides for tests of a long crash loop, which would otherwise
+    /// take minutes: `BRIDGEDOCK_RESTART_BACKOFF_MS` (delays in ms, comma-separated, the last
+    /// repeating) and `BRIDGEDOCK_CRASH_LIMIT` (crashes within the window before giving up).
+    pub fn from_env() -> Self {
+        let mut tuning = RestartTuning::default();
+        if let Some(backoff) = std::env::var("BRIDGEDOCK_RESTART_BACKOFF_MS")
+            .ok()
+            .and_then(|v| parse_backoff_ms(&v))
+        {
+            tuning.backoff = backoff;
+        }
+        if let Some(limit) = std::env::var("BRIDGEDOCK_CRASH_LIMIT")
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|n| *n > 0)
+        {
+            tuning.crash_limit = limit;
+        }
+        tuning
+    }
+
     /// The delay before restart attempt `attempt` (1-based).
     pub fn delay_for(&self, attempt: u32) -> Duration {
         let index = (attempt.max(1) as usize - 1).min(self.backoff.len().saturating_sub(1));
@@ -53,6 +78,20 @@ impl RestartTuning {
             .copied()
             .unwrap_or(Duration::from_secs(1))
     }
+}
+
+/// `"50,100,200"` → those delays in ms; None when empty or anything is not a number.
+fn parse_backoff_ms(text: &str) -> Option<Vec<Duration>> {
+    let delays: Option<Vec<Duration>> = text
+        .split(',')
+        .map(|ms| ms.trim().parse::<u64>().ok().map(Duration::from_millis))
+        .collect();
+    delays.filter(|d| !d.is_empty())
+}
+
+/// Whether restart attempt `attempt` gets a log line: the first five, then every tenth.
+pub fn log_attempt(attempt: u32) -> bool {
+    attempt <= LOG_FIRST_ATTEMPTS || attempt % LOG_EVERY_NTH_ATTEMPT == 0
 }
 
 /// What to do after a process exited on its own.
@@ -205,6 +244,26 @@ mod tests {
                 delay: secs(1)
             }
         );
+    }
+
+    #[test]
+    fn the_first_five_attempts_are_logged_then_every_tenth() {
+        let logged: Vec<u32> = (1..=40).filter(|a| log_attempt(*a)).collect();
+        assert_eq!(logged, vec![1, 2, 3, 4, 5, 10, 20, 30, 40]);
+    }
+
+    #[test]
+    fn a_backoff_override_is_a_list_of_milliseconds() {
+        assert_eq!(
+            parse_backoff_ms(" 10, 20 ,40"),
+            Some(vec![
+                Duration::from_millis(10),
+                Duration::from_millis(20),
+                Duration::from_millis(40)
+            ])
+        );
+        assert_eq!(parse_backoff_ms("10,x"), None);
+        assert_eq!(parse_backoff_ms(""), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -12,6 +13,10 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_bridgedockd");
 
 pub struct Daemon {
     pub child: Child,
+    /// Everything the daemon wrote to stderr so far (drained by a thread: a daemon that logs
+    /// more than a pipe holds must never block on it).
+    stderr: Arc<Mutex<String>>,
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
     pub addr: String,
     pub token: String,
     pub state_dir: PathBuf,
@@ -70,14 +75,27 @@ impl Daemon {
                 }
             }
         };
-        // Keep draining stdout so the daemon never blocks on a full pipe.
+        // Keep draining stdout and stderr so the daemon never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let stderr_reader = child.stderr.take().map(|pipe| {
+            let sink = stderr.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let mut all = sink.lock().unwrap();
+                    all.push_str(&line);
+                    all.push('\n');
+                }
+            })
+        });
         let token = std::fs::read_to_string(config_dir.join("token"))
             .expect("token file")
             .trim()
             .to_string();
         Ok(Daemon {
             child,
+            stderr,
+            stderr_reader,
             addr,
             token,
             state_dir,
@@ -120,6 +138,11 @@ impl Daemon {
             .unwrap_or_else(|| panic!("no server {name}"))
     }
 
+    /// What the daemon has written to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -133,12 +156,10 @@ impl Daemon {
         let deadline = std::time::Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                let mut err = String::new();
-                if let Some(mut e) = self.child.stderr.take() {
-                    use std::io::Read;
-                    let _ = e.read_to_string(&mut err);
+                if let Some(reader) = self.stderr_reader.take() {
+                    let _ = reader.join();
                 }
-                return (status.code(), err);
+                return (status.code(), self.stderr());
             }
             assert!(
                 std::time::Instant::now() < deadline,
@@ -242,15 +263,31 @@ pub async fn http_body(
 
 /// The resident memory of a process, in MiB.
 pub fn rss_mib(pid: u32) -> f64 {
+    proc_status_mib(pid, "VmRSS:")
+}
+
+/// The most resident memory a process ever had (its high-water mark), in MiB.
+pub fn vm_hwm_mib(pid: u32) -> f64 {
+    proc_status_mib(pid, "VmHWM:")
+}
+
+fn proc_status_mib(pid: u32, key: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(key))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
+}
+
+/// How many file descriptors a process has open.
+pub fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// The status code and the body of a raw HTTP/1.1 response.

@@ -12,12 +12,14 @@
 mod client;
 mod server;
 mod session;
+mod stdin;
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -27,6 +29,7 @@ use crate::logs::LogHub;
 use crate::protocol::jsonrpc::{self, RpcError, SERVER_UNREACHABLE};
 use crate::status::{StatusHub, now_ms};
 use crate::supervisor::LinkEvent;
+use crate::supervisor::link::StdinQueue;
 use session::Session;
 
 /// Requests that arrive while the server is down wait this long for it to come back.
@@ -39,17 +42,18 @@ pub const SLOW_CLIENT_CLOSE_AFTER: Duration = Duration::from_secs(10);
 pub const OUTBOUND_CAP_BYTES: usize = 4 * 1024 * 1024;
 /// How often timeouts, waiting requests and slow clients are checked.
 const TICK: Duration = Duration::from_millis(50);
+/// A tick at least this much later than due means this process did not run (SIGSTOP, a
+/// frozen VM, a suspend the monotonic clock counted): that time is charged to no deadline.
+const PAUSE_AFTER: Duration = Duration::from_secs(1);
 /// How often counters are published to the status hub.
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 /// How many messages from clients may wait for the router.
 const INBOX: usize = 4096;
 /// The same client back within this long counts as a reconnect.
 const RECONNECT_WINDOW: Duration = Duration::from_secs(60);
-/// Messages for a server whose stdin queue is full wait in the router; past this many bytes
-/// the router stops taking client messages (their sockets are not read: backpressure).
-const OVERFLOW_PAUSE_BYTES: usize = 4 * 1024 * 1024;
-/// Past this many bytes waiting, the server is not reading its input: requests are refused.
-const OVERFLOW_MAX_BYTES: usize = 64 * 1024 * 1024;
+/// Bytes of client messages that may wait for the router: a connection whose message does not
+/// fit waits for room (its socket is not read meanwhile: backpressure, bounded in bytes).
+const INBOX_BYTES: usize = 8 * 1024 * 1024;
 /// Late answers to cancelled or timed-out requests are dropped quietly; remember this many.
 const CANCELLED_REMEMBERED: usize = 4096;
 
@@ -72,6 +76,12 @@ impl Default for RouterOptions {
             outbound_cap_bytes: OUTBOUND_CAP_BYTES,
         }
     }
+}
+
+/// A message for the router, holding its share of the inbox until the router has taken it.
+pub struct Inbound {
+    msg: RouterMsg,
+    _room: Option<OwnedSemaphorePermit>,
 }
 
 pub enum RouterMsg {
@@ -158,7 +168,9 @@ impl FastRequest {
 #[derive(Clone, Debug)]
 pub struct RouterHandle {
     server: std::sync::Arc<str>,
-    tx: mpsc::Sender<RouterMsg>,
+    tx: mpsc::Sender<Inbound>,
+    /// Room in the inbox, in bytes.
+    inbox_room: Arc<Semaphore>,
     pub outbound_cap_bytes: usize,
 }
 
@@ -175,42 +187,55 @@ impl RouterHandle {
         peer: String,
     ) -> Option<u64> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(RouterMsg::Attach {
-                out,
-                transport,
-                peer,
-                reply,
-            })
-            .await
-            .ok()?;
+        let msg = RouterMsg::Attach {
+            out,
+            transport,
+            peer,
+            reply,
+        };
+        self.tx.send(Inbound { msg, _room: None }).await.ok()?;
         answer.await.ok()
     }
 
     /// Hands one plain request to the router; false when the router is gone.
     pub async fn forward(&self, session: u64, request: FastRequest) -> bool {
-        self.tx
-            .send(RouterMsg::Forward { session, request })
+        let bytes = request.method.len() + request.params.as_ref().map_or(0, String::len) + 64;
+        self.send_sized(RouterMsg::Forward { session, request }, bytes)
             .await
-            .is_ok()
     }
 
-    /// Hands one validated message to the router; false when the router is gone.
-    pub async fn message(&self, session: u64, msg: Map<String, Value>) -> bool {
+    /// Hands one validated message (`bytes` long as the client sent it) to the router; false
+    /// when the router is gone.
+    pub async fn message(&self, session: u64, msg: Map<String, Value>, bytes: usize) -> bool {
+        self.send_sized(RouterMsg::Message { session, msg }, bytes)
+            .await
+    }
+
+    /// Waits for room in the inbox for `bytes`, then queues `msg` with it.
+    async fn send_sized(&self, msg: RouterMsg, bytes: usize) -> bool {
+        let cost = bytes.clamp(1, INBOX_BYTES) as u32;
+        let room = tokio::select! {
+            room = self.inbox_room.clone().acquire_many_owned(cost) => room.ok(),
+            _ = self.tx.closed() => None,
+        };
+        let Some(room) = room else {
+            return false;
+        };
         self.tx
-            .send(RouterMsg::Message { session, msg })
+            .send(Inbound {
+                msg,
+                _room: Some(room),
+            })
             .await
             .is_ok()
     }
 
     pub async fn detach(&self, session: u64, reason: impl Into<String>) {
-        let _ = self
-            .tx
-            .send(RouterMsg::Detach {
-                session,
-                reason: reason.into(),
-            })
-            .await;
+        let msg = RouterMsg::Detach {
+            session,
+            reason: reason.into(),
+        };
+        let _ = self.tx.send(Inbound { msg, _room: None }).await;
     }
 }
 
@@ -227,6 +252,7 @@ pub fn spawn(
     let handle = RouterHandle {
         server: server.into(),
         tx,
+        inbox_room: Arc::new(Semaphore::new(INBOX_BYTES)),
         outbound_cap_bytes: options.outbound_cap_bytes,
     };
     let router = Router::new(server.to_string(), options, status, logs);
@@ -237,7 +263,7 @@ pub fn spawn(
 /// The live connection to the current server process.
 struct Link {
     generation: u64,
-    to_server: mpsc::Sender<String>,
+    to_server: StdinQueue,
     /// `initialize` answered and `notifications/initialized` sent: requests may flow.
     ready: bool,
     init_in_flight: bool,
@@ -318,12 +344,17 @@ struct Router {
     /// Lines for the server's stdin that did not fit its queue yet, oldest first.
     overflow: VecDeque<String>,
     overflow_bytes: usize,
+    /// When a line last left the overflow for the server (or the overflow started).
+    overflow_moved: Instant,
+    /// The server was reported as not reading its input, and has not read since.
+    stall_reported: bool,
     next_id: u64,
     cancelled: VecDeque<u64>,
     cancelled_set: HashSet<u64>,
     stats: ServerStats,
     gone: VecDeque<GoneClient>,
     last_publish: Instant,
+    last_tick: Instant,
 }
 
 impl Router {
@@ -348,35 +379,39 @@ impl Router {
             waiting: VecDeque::new(),
             overflow: VecDeque::new(),
             overflow_bytes: 0,
+            overflow_moved: Instant::now(),
+            stall_reported: false,
             next_id: 0,
             cancelled: VecDeque::new(),
             cancelled_set: HashSet::new(),
             stats: ServerStats::default(),
             gone: VecDeque::new(),
             last_publish: Instant::now(),
+            last_tick: Instant::now(),
         }
     }
 
     async fn run(
         mut self,
-        mut inbox: mpsc::Receiver<RouterMsg>,
+        mut inbox: mpsc::Receiver<Inbound>,
         mut link: mpsc::Receiver<LinkEvent>,
         shutdown: CancellationToken,
     ) {
         let mut tick = tokio::time::interval(TICK);
+        // One tick after a pause, not a burst; the pause itself is forgiven in `on_tick`.
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let backlog = match (&self.link, self.overflow.is_empty()) {
-                (Some(l), false) => Some(l.to_server.clone()),
+            let backlog = match (&self.link, self.overflow.front()) {
+                (Some(l), Some(first)) => Some((l.to_server.clone(), first.len())),
                 _ => None,
             };
             let room = async move {
                 match backlog {
-                    Some(tx) => tx.reserve_owned().await.ok(),
+                    Some((tx, bytes)) => tx.reserve(bytes).await,
                     None => std::future::pending().await,
                 }
             };
-            let accepting = self.overflow_bytes < OVERFLOW_PAUSE_BYTES;
+            let accepting = self.accepting(Instant::now());
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 event = link.recv() => match event {
@@ -384,8 +419,9 @@ impl Router {
                     None => break,
                 },
                 Some(permit) = room => self.drain_overflow(permit),
-                msg = inbox.recv(), if accepting => match msg {
-                    Some(msg) => self.on_client(msg),
+                inbound = inbox.recv(), if accepting => match inbound {
+                    // The message's room in the inbox is given back once it is handled.
+                    Some(inbound) => self.on_client(inbound.msg),
                     None => break,
                 },
                 _ = tick.tick() => self.on_tick(),
@@ -430,6 +466,7 @@ impl Router {
             } => {
                 self.overflow.clear();
                 self.overflow_bytes = 0;
+                self.stall_reported = false;
                 self.link = Some(Link {
                     generation,
                     to_server,
@@ -500,6 +537,11 @@ impl Router {
 
     fn on_tick(&mut self) {
         let now = Instant::now();
+        let since_last = now.saturating_duration_since(self.last_tick);
+        self.last_tick = now;
+        if since_last >= TICK + PAUSE_AFTER {
+            self.forgive_pause(since_last - TICK);
+        }
         self.expire_pending(now);
         self.expire_waiting(now);
         self.check_slow_clients(now);
@@ -507,6 +549,33 @@ impl Router {
             self.publish();
             self.last_publish = now;
         }
+    }
+
+    /// This process was not running for `paused`: every clock of the router moves on by it,
+    /// so waking up is no reason to time out a request the server may well have answered
+    /// meanwhile (its answer waits in the pipe), fail a waiting one, or drop a client.
+    fn forgive_pause(&mut self, paused: Duration) {
+        tracing::info!(
+            server = %self.server,
+            "bridgedock did not run for {}; deadlines of `{}` are moved by as much",
+            crate::status::format_duration_ms(paused.as_millis() as u64),
+            self.server
+        );
+        for p in self.pending.values_mut() {
+            p.deadline += paused;
+        }
+        for w in self.waiting.iter_mut() {
+            w.since += paused;
+        }
+        for w in self.init_waiters.iter_mut() {
+            w.since += paused;
+        }
+        for s in self.sessions.values_mut() {
+            if let Some(t) = &mut s.full_since {
+                *t += paused;
+            }
+        }
+        self.overflow_moved += paused;
     }
 
     fn expire_pending(&mut self, now: Instant) {
@@ -645,67 +714,6 @@ impl Router {
 
     fn ready(&self) -> bool {
         self.link.as_ref().is_some_and(|l| l.ready)
-    }
-
-    /// Writes one message to the server's stdin without waiting: straight into its queue, or,
-    /// when that is full, into the router's overflow (kept in order, drained as room frees up).
-    fn send_to_server(&mut self, value: &Value) -> Result<(), String> {
-        let mut text = value.to_string();
-        text.push('\n');
-        self.send_line(text)
-    }
-
-    /// Like [`Self::send_to_server`], for a line already serialized (ending with `\n`).
-    fn send_line(&mut self, mut text: String) -> Result<(), String> {
-        let Some(link) = &self.link else {
-            return Err(format!("server `{}` is not running", self.server));
-        };
-        if self.overflow.is_empty() {
-            match link.to_server.try_send(text) {
-                Ok(()) => return Ok(()),
-                Err(mpsc::error::TrySendError::Full(t)) => text = t,
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    return Err(format!("server `{}` is not running", self.server));
-                }
-            }
-        }
-        if self.overflow_bytes + text.len() > OVERFLOW_MAX_BYTES {
-            tracing::warn!(
-                server = %self.server,
-                "`{}` is not reading its input: {} MiB wait for it; refusing requests",
-                self.server,
-                OVERFLOW_MAX_BYTES / (1024 * 1024)
-            );
-            return Err(format!(
-                "server `{}` is not reading its input ({} MiB are waiting for it); try again later",
-                self.server,
-                OVERFLOW_MAX_BYTES / (1024 * 1024)
-            ));
-        }
-        self.overflow_bytes += text.len();
-        self.overflow.push_back(text);
-        Ok(())
-    }
-
-    /// Moves waiting lines into the server's stdin queue while it has room.
-    fn drain_overflow(&mut self, permit: mpsc::OwnedPermit<String>) {
-        let Some(first) = self.overflow.pop_front() else {
-            return;
-        };
-        self.overflow_bytes -= first.len();
-        let tx = permit.send(first);
-        while let Some(next) = self.overflow.pop_front() {
-            let len = next.len();
-            match tx.try_send(next) {
-                Ok(()) => self.overflow_bytes -= len,
-                Err(
-                    mpsc::error::TrySendError::Full(back) | mpsc::error::TrySendError::Closed(back),
-                ) => {
-                    self.overflow.push_front(back);
-                    break;
-                }
-            }
-        }
     }
 
     /// Sends the server `initialize` with the cached params (or bridgedock's own when no
