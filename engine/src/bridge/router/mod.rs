@@ -12,6 +12,8 @@
 mod client;
 mod server;
 mod session;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -94,6 +96,32 @@ pub enum RouterMsg {
         session: u64,
         reason: String,
     },
+    /// Asks how much routing state the router holds (see [`RouterOccupancy`]).
+    Occupancy {
+        reply: oneshot::Sender<RouterOccupancy>,
+    },
+}
+
+/// How much routing state a router holds right now. Every map and queue in it is bounded or
+/// emptied when the requests, clients or server process it is about are gone; this is how the
+/// fuzz target (and anyone else) checks that from outside without reaching into the task.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouterOccupancy {
+    pub sessions: usize,
+    /// Requests sent to the server and not answered yet (clients' and the bridge's own).
+    pub pending: usize,
+    /// Of those, the clients' requests.
+    pub pending_for_clients: usize,
+    pub by_client_id: usize,
+    pub progress_routes: usize,
+    pub server_requests: usize,
+    pub server_request_ids: usize,
+    pub waiting: usize,
+    pub init_waiters: usize,
+    pub overflow_lines: usize,
+    pub overflow_bytes: usize,
+    pub cancelled_remembered: usize,
+    pub gone_clients: usize,
 }
 
 /// A request with nothing for the router to rewrite but its id: no `_meta`, not a method the
@@ -201,6 +229,13 @@ impl RouterHandle {
             .send(RouterMsg::Message { session, msg })
             .await
             .is_ok()
+    }
+
+    /// How much routing state the router holds; None when the router is gone.
+    pub async fn occupancy(&self) -> Option<RouterOccupancy> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(RouterMsg::Occupancy { reply }).await.ok()?;
+        answer.await.ok()
     }
 
     pub async fn detach(&self, session: u64, reason: impl Into<String>) {
@@ -418,6 +453,31 @@ impl Router {
             RouterMsg::Message { session, msg } => self.client_message(session, msg),
             RouterMsg::Forward { session, request } => self.client_fast_request(session, request),
             RouterMsg::Detach { session, reason } => self.detach(session, &reason),
+            RouterMsg::Occupancy { reply } => {
+                let _ = reply.send(self.occupancy());
+            }
+        }
+    }
+
+    fn occupancy(&self) -> RouterOccupancy {
+        RouterOccupancy {
+            sessions: self.sessions.len(),
+            pending: self.pending.len(),
+            pending_for_clients: self
+                .pending
+                .values()
+                .filter(|p| matches!(p.kind, PendingKind::Client { .. }))
+                .count(),
+            by_client_id: self.by_client_id.len(),
+            progress_routes: self.progress.len(),
+            server_requests: self.server_requests.len(),
+            server_request_ids: self.server_request_ids.len(),
+            waiting: self.waiting.len(),
+            init_waiters: self.init_waiters.len(),
+            overflow_lines: self.overflow.len(),
+            overflow_bytes: self.overflow_bytes,
+            cancelled_remembered: self.cancelled.len(),
+            gone_clients: self.gone.len(),
         }
     }
 

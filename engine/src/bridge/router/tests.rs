@@ -1,0 +1,171 @@
+//! The router in-process, with a fake server process on the other side of its link: for what
+//! the fuzz target (fuzz/src/router.rs) found, each kept here as a story.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{RouterHandle, RouterOccupancy, RouterOptions, spawn};
+use crate::bridge::outbound::{Outbound, OutboundReceiver, Outgoing};
+use crate::logs::LogHub;
+use crate::status::{BridgeStatus, StatusHub};
+use crate::supervisor::LinkEvent;
+
+const DEADLINE: Duration = Duration::from_secs(5);
+
+struct Rig {
+    router: RouterHandle,
+    link: mpsc::Sender<LinkEvent>,
+    generation: u64,
+    stdin: Option<mpsc::Receiver<String>>,
+    _shutdown: tokio_util::sync::DropGuard,
+}
+
+struct Client {
+    session: u64,
+    rx: OutboundReceiver,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let (link, link_rx) = mpsc::channel(64);
+        let status = StatusHub::new(BridgeStatus {
+            version: "test".into(),
+            pid: 0,
+            address: String::new(),
+            started_at_ms: 0,
+            uptime_ms: 0,
+            config_path: None,
+            state_dir: String::new(),
+            reaped_orphans: Vec::new(),
+        });
+        let shutdown = CancellationToken::new();
+        let router = spawn(
+            "srv",
+            RouterOptions::default(),
+            link_rx,
+            status,
+            LogHub::new(16),
+            shutdown.clone(),
+        );
+        Rig {
+            router,
+            link,
+            generation: 0,
+            stdin: None,
+            _shutdown: shutdown.drop_guard(),
+        }
+    }
+
+    /// A new server process comes up (after `down` for a restart).
+    async fn up(&mut self) {
+        self.generation += 1;
+        let (to_server, stdin) = mpsc::channel(64);
+        self.stdin = Some(stdin);
+        self.link
+            .send(LinkEvent::Up {
+                generation: self.generation,
+                pid: 1,
+                to_server,
+            })
+            .await
+            .unwrap();
+    }
+
+    /// The next message the server process reads on its stdin.
+    async fn server_reads(&mut self) -> Value {
+        let stdin = self.stdin.as_mut().unwrap();
+        let line = tokio::time::timeout(DEADLINE, stdin.recv())
+            .await
+            .expect("the server is sent something")
+            .expect("stdin open");
+        serde_json::from_str(&line).unwrap()
+    }
+
+    async fn server_writes(&self, msg: Value) {
+        self.link
+            .send(LinkEvent::Line {
+                generation: self.generation,
+                line: msg.to_string(),
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn attach(&self) -> Client {
+        let (out, rx) = Outbound::new(1024 * 1024);
+        let session = self.router.attach(out, "ws", "test".into()).await.unwrap();
+        Client { session, rx }
+    }
+
+    async fn send(&self, client: &Client, msg: Value) {
+        let Value::Object(msg) = msg else {
+            panic!("not an object")
+        };
+        assert!(self.router.message(client.session, msg).await);
+    }
+}
+
+impl Client {
+    async fn reads(&mut self) -> Value {
+        let item = tokio::time::timeout(DEADLINE, self.rx.recv())
+            .await
+            .expect("the client is sent something")
+            .expect("queue open");
+        match item {
+            Outgoing::Text(text) => serde_json::from_str(&text).unwrap(),
+            _ => panic!("expected a message"),
+        }
+    }
+}
+
+fn initialize(id: u64) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"}}})
+}
+
+/// The occupancy report the fuzz target checks: routing state exists while a request is in
+/// flight and is gone once it is answered and its client has left.
+#[tokio::test]
+async fn routing_state_is_gone_once_requests_and_clients_are() {
+    let mut rig = Rig::new();
+    let mut client = rig.attach().await;
+    rig.up().await;
+    rig.send(&client, initialize(1)).await;
+    let init = rig.server_reads().await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": init["id"], "result": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "h", "version": "2"}}}))
+        .await;
+    client.reads().await;
+    rig.server_reads().await; // notifications/initialized
+
+    rig.send(&client, json!({"jsonrpc": "2.0", "id": "x", "method": "tools/call", "params": {"_meta": {"progressToken": 5}}}))
+        .await;
+    let request = rig.server_reads().await;
+    let busy = rig.router.occupancy().await.unwrap();
+    assert_eq!(
+        (
+            busy.sessions,
+            busy.pending_for_clients,
+            busy.by_client_id,
+            busy.progress_routes
+        ),
+        (1, 1, 1, 1)
+    );
+
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": request["id"], "result": {}}))
+        .await;
+    assert_eq!(client.reads().await["id"], "x");
+    rig.router.detach(client.session, "done").await;
+    let idle = rig.router.occupancy().await.unwrap();
+    assert_eq!(
+        idle,
+        RouterOccupancy {
+            gone_clients: idle.gone_clients,
+            ..RouterOccupancy::default()
+        }
+    );
+}
