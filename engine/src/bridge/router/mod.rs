@@ -490,6 +490,10 @@ impl Router {
             } => {
                 self.overflow.clear();
                 self.overflow_bytes = 0;
+                // Which revisions it speaks is the process's own: a restarted server (perhaps
+                // upgraded) negotiates again, or a handshake server would get the stateless
+                // envelope on every request for the rest of bridgedock's life.
+                self.server_stateless = false;
                 self.link = Some(Link {
                     generation,
                     to_server,

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::{RouterHandle, RouterOccupancy, RouterOptions, spawn};
 use crate::bridge::outbound::{Outbound, OutboundReceiver, Outgoing};
 use crate::logs::LogHub;
+use crate::protocol::jsonrpc;
 use crate::status::{BridgeStatus, StatusHub};
 use crate::supervisor::LinkEvent;
 
@@ -74,6 +75,17 @@ impl Rig {
             .unwrap();
     }
 
+    async fn down(&mut self) {
+        self.stdin = None;
+        self.link
+            .send(LinkEvent::Down {
+                generation: self.generation,
+                reason: "restarted".into(),
+            })
+            .await
+            .unwrap();
+    }
+
     /// The next message the server process reads on its stdin.
     async fn server_reads(&mut self) -> Value {
         let stdin = self.stdin.as_mut().unwrap();
@@ -125,6 +137,60 @@ fn initialize(id: u64) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {},
         "clientInfo": {"name": "test", "version": "1"}}})
+}
+
+/// Found by the router fuzz target: once a server had spoken only the stateless revision,
+/// the router kept adding the stateless envelope to every request even after the server was
+/// restarted as one that answers `initialize` (an upgrade, say) — which may refuse it.
+#[tokio::test]
+async fn a_server_restarted_as_a_handshake_server_gets_no_stateless_envelope() {
+    let mut rig = Rig::new();
+    let mut client = rig.attach().await;
+    rig.up().await;
+    rig.send(&client, initialize(1)).await;
+
+    // The first process speaks only the stateless revision: it refuses `initialize`.
+    let init = rig.server_reads().await;
+    assert_eq!(init["method"], "initialize");
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": init["id"], "error": {"code": jsonrpc::METHOD_NOT_FOUND, "message": "no"}}))
+        .await;
+    let discover = rig.server_reads().await;
+    assert_eq!(discover["method"], "server/discover");
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": discover["id"], "result": {
+        "supportedVersions": ["2026-07-28"], "capabilities": {}, "serverInfo": {"name": "s", "version": "1"}}}))
+        .await;
+    assert_eq!(client.reads().await["result"]["serverInfo"]["name"], "s");
+
+    // Restarted, it answers `initialize` like any handshake-era server.
+    rig.down().await;
+    rig.up().await;
+    let init = rig.server_reads().await;
+    assert_eq!(init["method"], "initialize");
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": init["id"], "result": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "h", "version": "2"}}}))
+        .await;
+    assert_eq!(
+        rig.server_reads().await["method"],
+        "notifications/initialized"
+    );
+
+    rig.send(
+        &client,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}),
+    )
+    .await;
+    let request = rig.server_reads().await;
+    assert_eq!(request["method"], "tools/list");
+    assert_eq!(
+        request["params"],
+        json!({}),
+        "no stateless envelope for a server that answered initialize"
+    );
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": request["id"], "result": {"tools": []}}))
+        .await;
+    let answer = client.reads().await;
+    assert_eq!(answer["id"], 2);
+    assert_eq!(answer["result"], json!({"tools": []}));
 }
 
 /// The occupancy report the fuzz target checks: routing state exists while a request is in
