@@ -235,3 +235,43 @@ async fn routing_state_is_gone_once_requests_and_clients_are() {
         }
     );
 }
+
+/// Found by the router fuzz target: a server's request (here `roots/list`) goes to one client,
+/// but any client could answer it by guessing its id, and the server took that answer as the
+/// real one.
+#[tokio::test]
+async fn only_the_client_a_server_request_went_to_can_answer_it() {
+    let mut rig = Rig::new();
+    let mut asker = rig.attach().await;
+    let mut other = rig.attach().await;
+    rig.up().await;
+    rig.send(&asker, initialize(1)).await;
+    let init = rig.server_reads().await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": init["id"], "result": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "h", "version": "2"}}}))
+        .await;
+    asker.reads().await;
+    rig.server_reads().await; // notifications/initialized
+    rig.send(&other, initialize(1)).await;
+    other.reads().await;
+
+    // The asker's call is in flight, so the server's request goes to it.
+    rig.send(
+        &asker,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {}}),
+    )
+    .await;
+    rig.server_reads().await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": 77, "method": "roots/list"}))
+        .await;
+    let request = asker.reads().await;
+    assert_eq!(request["method"], "roots/list");
+
+    rig.send(&other, json!({"jsonrpc": "2.0", "id": request["id"], "result": {"roots": [{"uri": "file:///not/yours"}]}}))
+        .await;
+    rig.send(&asker, json!({"jsonrpc": "2.0", "id": request["id"], "result": {"roots": [{"uri": "file:///mine"}]}}))
+        .await;
+    let answer = rig.server_reads().await;
+    assert_eq!(answer["id"], 77);
+    assert_eq!(answer["result"]["roots"][0]["uri"], "file:///mine");
+}
