@@ -293,6 +293,13 @@ impl Router {
             return;
         }
         if self.init_params.is_none() {
+            // The bridge's own `initialize`, replayed after every restart, carries the
+            // handshake and nothing of this one request: its `_meta` (a progress token nobody
+            // routes, a stateless envelope) stays with it.
+            let mut params = params;
+            if let Some(p) = params.as_object_mut() {
+                p.remove("_meta");
+            }
             self.init_params = Some(params);
         }
         self.init_waiters.push(InitWaiter {

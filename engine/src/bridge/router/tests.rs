@@ -275,3 +275,30 @@ async fn only_the_client_a_server_request_went_to_can_answer_it() {
     assert_eq!(answer["id"], 77);
     assert_eq!(answer["result"]["roots"][0]["uri"], "file:///mine");
 }
+
+/// Found by the router fuzz target: the first client's `initialize` params became the
+/// bridge's own `initialize` (sent now and after every restart) with that request's `_meta`,
+/// so its progress token reached the server as the client wrote it, unrouted.
+#[tokio::test]
+async fn the_bridge_initializes_the_server_without_the_first_clients_meta() {
+    let mut rig = Rig::new();
+    let mut client = rig.attach().await;
+    rig.up().await;
+    let mut init = initialize(1);
+    init["params"]["_meta"] = json!({"progressToken": "mine"});
+    rig.send(&client, init).await;
+    for _ in 0..2 {
+        let sent = rig.server_reads().await;
+        assert_eq!(sent["method"], "initialize");
+        assert_eq!(sent["params"]["clientInfo"]["name"], "test");
+        assert!(sent["params"].get("_meta").is_none(), "{sent}");
+        rig.server_writes(json!({"jsonrpc": "2.0", "id": sent["id"], "result": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "h", "version": "2"}}}))
+            .await;
+        rig.server_reads().await; // notifications/initialized
+        // Restarted: the bridge initializes the new process with the same params.
+        rig.down().await;
+        rig.up().await;
+    }
+    assert_eq!(client.reads().await["id"], 1);
+}
