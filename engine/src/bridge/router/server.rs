@@ -14,9 +14,11 @@ impl Router {
         if trimmed.is_empty() || self.fast_answer(trimmed) {
             return;
         }
-        let msg = match serde_json::from_str::<Value>(trimmed) {
-            Ok(Value::Object(msg)) => msg,
-            _ => {
+        // The same rules as for clients' messages: a JSON object missing `jsonrpc`, or with a
+        // method that is not a string, is not JSON-RPC, and clients must never be sent one.
+        let msg = match jsonrpc::parse_message(trimmed) {
+            Ok(msg) => msg,
+            Err(_) => {
                 self.logs.push(
                     &self.server,
                     Stream::Stdout,

@@ -302,3 +302,46 @@ async fn the_bridge_initializes_the_server_without_the_first_clients_meta() {
     }
     assert_eq!(client.reads().await["id"], 1);
 }
+
+/// Found by the router fuzz target: a server line that was a JSON object but not JSON-RPC
+/// (no `jsonrpc`, a method that is not a string) was forwarded to clients as it was.
+#[tokio::test]
+async fn server_lines_that_are_not_json_rpc_never_reach_clients() {
+    let mut rig = Rig::new();
+    let mut client = rig.attach().await;
+    rig.up().await;
+    rig.send(&client, initialize(1)).await;
+    let init = rig.server_reads().await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": init["id"], "result": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "h", "version": "2"}}}))
+        .await;
+    client.reads().await;
+    rig.server_reads().await; // notifications/initialized
+    rig.send(
+        &client,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {}}),
+    )
+    .await;
+    let call = rig.server_reads().await;
+
+    for noise in [
+        json!({"id": 5, "method": "roots/list"}),
+        json!({"jsonrpc": "2.0", "method": 5}),
+        json!({"jsonrpc": "1.0", "method": "notifications/tools/list_changed"}),
+        json!({"jsonrpc": "2.0", "id": call["id"], "method": 7}),
+    ] {
+        rig.server_writes(noise).await;
+    }
+    rig.server_writes(json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}))
+        .await;
+    assert_eq!(
+        client.reads().await,
+        json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
+    );
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": call["id"], "result": {"ok": true}}))
+        .await;
+    assert_eq!(
+        client.reads().await,
+        json!({"jsonrpc": "2.0", "id": 2, "result": {"ok": true}})
+    );
+}
