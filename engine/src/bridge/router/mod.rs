@@ -144,6 +144,12 @@ const ROUTER_METHODS: &[&str] = &[
 impl FastRequest {
     /// Reads a frame's envelope; None means "take the full path" (including every error case).
     pub fn read(text: &str) -> Option<FastRequest> {
+        // serde_json checks a surrogate escape (`\ud800`) only in a string it decodes, never in
+        // the raw params this path copies: a lone one would pass here, though the full path
+        // refuses the frame (-32700), and would lose its params if it ever took that path.
+        if has_surrogate_escape(text) {
+            return None;
+        }
         let env = jsonrpc::RawEnvelope::parse(text)?;
         if !env.is_v2() || env.result.is_some() || env.error.is_some() {
             return None;
@@ -180,6 +186,12 @@ impl FastRequest {
         }
         msg
     }
+}
+
+/// `\ud…` anywhere (a backslash before it may make it plain text: then the full path decides).
+fn has_surrogate_escape(text: &str) -> bool {
+    text.match_indices("\\u")
+        .any(|(i, _)| matches!(text.as_bytes().get(i + 2), Some(b'd' | b'D')))
 }
 
 /// What a connection holds to talk to its server's router.

@@ -345,3 +345,23 @@ async fn server_lines_that_are_not_json_rpc_never_reach_clients() {
         json!({"jsonrpc": "2.0", "id": 2, "result": {"ok": true}})
     );
 }
+
+/// Found by the envelope fuzz target: serde_json checks surrogate escapes only in strings it
+/// decodes, so a frame with a lone `\ude00` in its params took the fast path although the
+/// full path refuses it; and had it waited for a server that was down, turning it back into a
+/// message would have dropped its params without a word.
+#[test]
+fn a_frame_the_full_path_refuses_never_takes_the_fast_path() {
+    use super::FastRequest;
+    let lone = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"x":"\ude00"}}"#;
+    assert!(FastRequest::read(lone).is_none());
+    let (_, error) = jsonrpc::parse_message(lone).unwrap_err();
+    assert_eq!(error.code, jsonrpc::PARSE_ERROR);
+
+    // A proper pair (how Python's json.dumps writes an emoji) is fine either way.
+    let pair = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"x":"\ud83d\ude00"}}"#;
+    let msg = jsonrpc::parse_message(pair).unwrap();
+    assert_eq!(msg["params"]["x"], "😀");
+    let plain = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"x":"\\ud"}}"#;
+    assert!(jsonrpc::parse_message(plain).is_ok());
+}
