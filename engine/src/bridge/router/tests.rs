@@ -358,6 +358,12 @@ fn a_frame_the_full_path_refuses_never_takes_the_fast_path() {
     let (_, error) = jsonrpc::parse_message(lone).unwrap_err();
     assert_eq!(error.code, jsonrpc::PARSE_ERROR);
 
+    // Nor does an array that serde would read field by field (a batch is refused: -32600).
+    let array = r#"["2.0",1,"tools/call",{},null,null]"#;
+    assert!(FastRequest::read(array).is_none());
+    let (_, error) = jsonrpc::parse_message(array).unwrap_err();
+    assert_eq!(error.code, jsonrpc::INVALID_REQUEST);
+
     // A proper pair (how Python's json.dumps writes an emoji) is fine either way.
     let pair = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"x":"\ud83d\ude00"}}"#;
     let msg = jsonrpc::parse_message(pair).unwrap();
