@@ -166,6 +166,11 @@ impl FastRequest {
                 if !(raw.starts_with('{') || raw.starts_with('[')) || raw.contains("\"_meta\"") {
                     return None;
                 }
+                // A key may be spelled with escapes (`"\u005fmeta"`): only then are the keys
+                // read, so plain frames are still never parsed.
+                if raw.contains("\\u") && has_meta_key(raw) {
+                    return None;
+                }
                 Some(raw.to_string())
             }
         };
@@ -186,6 +191,16 @@ impl FastRequest {
         }
         msg
     }
+}
+
+/// Whether params (an object) have a top-level `_meta` key, however it is spelled; true
+/// when they cannot be read, so the full path decides.
+fn has_meta_key(params: &str) -> bool {
+    if !params.starts_with('{') {
+        return false;
+    }
+    serde_json::from_str::<HashMap<String, serde::de::IgnoredAny>>(params)
+        .map_or(true, |keys| keys.contains_key("_meta"))
 }
 
 /// `\ud…` anywhere (a backslash before it may make it plain text: then the full path decides).

@@ -371,3 +371,25 @@ fn a_frame_the_full_path_refuses_never_takes_the_fast_path() {
     let plain = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"x":"\\ud"}}"#;
     assert!(jsonrpc::parse_message(plain).is_ok());
 }
+
+/// Found with the envelope target's fast/full agreement property (on a hand-written input):
+/// the fast path looked for `"_meta"` as written, so a key spelled with escapes slipped
+/// through, and its progress token reached the server unrewritten (progress then went
+/// nowhere) and a stateless envelope unchecked.
+#[test]
+fn an_escaped_meta_key_takes_the_full_path() {
+    use super::FastRequest;
+    for text in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"\u005fmeta":{"progressToken":1}}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_m\u0065ta":null,"x":"\u00e9"}}"#,
+    ] {
+        assert!(FastRequest::read(text).is_none(), "{text}");
+        let msg = jsonrpc::parse_message(text).unwrap();
+        assert!(msg["params"].get("_meta").is_some());
+    }
+    // Escapes elsewhere (how Python's json.dumps writes non-ASCII) keep the fast path.
+    let plain =
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"x":"caf\u00e9","y":{"z":1}}}"#;
+    let fast = FastRequest::read(plain).unwrap();
+    assert_eq!(fast.method, "tools/call");
+}
