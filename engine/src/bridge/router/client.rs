@@ -292,6 +292,19 @@ impl Router {
             self.reply_error(session, id, error);
             return;
         }
+        // Like the requests that wait for a server that is down: bounded in count, not only
+        // in time (DOWN_WAIT), or a client could pile up initializes faster than they expire.
+        if self.init_waiters.len() >= self.opts.down_queue_max {
+            let error = RpcError::new(
+                SERVER_UNREACHABLE,
+                format!(
+                    "server `{}` has not answered initialize yet and {} clients already wait for it; try again later",
+                    self.server, self.opts.down_queue_max
+                ),
+            );
+            self.reply_error(session, id, error);
+            return;
+        }
         if self.init_params.is_none() {
             // The bridge's own `initialize`, replayed after every restart, carries the
             // handshake and nothing of this one request: its `_meta` (a progress token nobody

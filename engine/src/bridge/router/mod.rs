@@ -52,6 +52,11 @@ const RECONNECT_WINDOW: Duration = Duration::from_secs(60);
 const OVERFLOW_PAUSE_BYTES: usize = 4 * 1024 * 1024;
 /// Past this many bytes waiting, the server is not reading its input: requests are refused.
 const OVERFLOW_MAX_BYTES: usize = 64 * 1024 * 1024;
+/// At most this many of the server's own requests (roots/list, sampling, elicitation) wait
+/// for clients' answers; past it the server is told no. They have no timeout (a person may
+/// take minutes to answer an elicitation), so without a cap a client that never answers would
+/// let them pile up for as long as it stays connected.
+pub const SERVER_REQUESTS_MAX: usize = 1024;
 /// Late answers to cancelled or timed-out requests are dropped quietly; remember this many.
 const CANCELLED_REMEMBERED: usize = 4096;
 
@@ -62,6 +67,7 @@ pub struct RouterOptions {
     pub down_queue_max: usize,
     pub slow_client_close_after: Duration,
     pub outbound_cap_bytes: usize,
+    pub server_requests_max: usize,
 }
 
 impl Default for RouterOptions {
@@ -72,6 +78,7 @@ impl Default for RouterOptions {
             down_queue_max: DOWN_QUEUE_MAX,
             slow_client_close_after: SLOW_CLIENT_CLOSE_AFTER,
             outbound_cap_bytes: OUTBOUND_CAP_BYTES,
+            server_requests_max: SERVER_REQUESTS_MAX,
         }
     }
 }

@@ -351,6 +351,19 @@ impl Router {
             let _ = self.send_to_server(&jsonrpc::response(server_id, json!({})));
             return;
         }
+        if self.server_requests.len() >= self.opts.server_requests_max {
+            let _ = self.send_to_server(&jsonrpc::error_response(
+                server_id,
+                RpcError::new(
+                    BRIDGE_INTERNAL,
+                    format!(
+                        "{} of your requests already wait for clients' answers; bridgedock takes no more until some are answered",
+                        self.opts.server_requests_max
+                    ),
+                ),
+            ));
+            return;
+        }
         let Some(session) = self.request_target() else {
             let _ = self.send_to_server(&jsonrpc::error_response(
                 server_id,

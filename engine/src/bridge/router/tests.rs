@@ -31,6 +31,10 @@ struct Client {
 
 impl Rig {
     fn new() -> Rig {
+        Rig::with(RouterOptions::default())
+    }
+
+    fn with(options: RouterOptions) -> Rig {
         let (link, link_rx) = mpsc::channel(64);
         let status = StatusHub::new(BridgeStatus {
             version: "test".into(),
@@ -45,7 +49,7 @@ impl Rig {
         let shutdown = CancellationToken::new();
         let router = spawn(
             "srv",
-            RouterOptions::default(),
+            options,
             link_rx,
             status,
             LogHub::new(16),
@@ -392,4 +396,66 @@ fn an_escaped_meta_key_takes_the_full_path() {
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"x":"caf\u00e9","y":{"z":1}}}"#;
     let fast = FastRequest::read(plain).unwrap();
     assert_eq!(fast.method, "tools/call");
+}
+
+/// Server→client requests have no timeout (a person may take minutes over an elicitation), so
+/// they are capped instead: a client that never answers cannot make them pile up.
+#[tokio::test]
+async fn a_servers_requests_waiting_for_clients_are_capped() {
+    let mut rig = Rig::with(RouterOptions {
+        server_requests_max: 2,
+        ..RouterOptions::default()
+    });
+    let mut client = rig.attach().await;
+    rig.up().await;
+    rig.send(&client, initialize(1)).await;
+    let init = rig.server_reads().await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": init["id"], "result": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "h", "version": "2"}}}))
+        .await;
+    client.reads().await;
+    rig.server_reads().await; // notifications/initialized
+
+    for id in 10..13 {
+        rig.server_writes(json!({"jsonrpc": "2.0", "id": id, "method": "roots/list"}))
+            .await;
+    }
+    let first = client.reads().await;
+    client.reads().await;
+    let refused = rig.server_reads().await;
+    assert_eq!(refused["id"], 12);
+    assert_eq!(refused["error"]["code"], jsonrpc::BRIDGE_INTERNAL);
+    assert_eq!(rig.router.occupancy().await.unwrap().server_requests, 2);
+
+    // An answer makes room again.
+    rig.send(
+        &client,
+        json!({"jsonrpc": "2.0", "id": first["id"], "result": {"roots": []}}),
+    )
+    .await;
+    assert_eq!(rig.server_reads().await["id"], 10);
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": 13, "method": "roots/list"}))
+        .await;
+    assert_eq!(client.reads().await["method"], "roots/list");
+}
+
+/// Clients waiting for the server's first `initialize` answer are bounded like the requests
+/// waiting for a server that is down, not only by the time they may wait.
+#[tokio::test]
+async fn clients_waiting_for_the_handshake_are_capped() {
+    let mut rig = Rig::with(RouterOptions {
+        down_queue_max: 2,
+        ..RouterOptions::default()
+    });
+    rig.up().await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let client = rig.attach().await;
+        rig.send(&client, initialize(1)).await;
+        clients.push(client);
+    }
+    assert_eq!(rig.server_reads().await["method"], "initialize");
+    let refused = clients[2].reads().await;
+    assert_eq!(refused["error"]["code"], jsonrpc::SERVER_UNREACHABLE);
+    assert_eq!(rig.router.occupancy().await.unwrap().init_waiters, 2);
 }
