@@ -51,6 +51,8 @@ const DOWN_WAIT: Duration = Duration::from_millis(400);
 const DOWN_QUEUE_MAX: usize = 8;
 const SLOW_CLIENT_CLOSE_AFTER: Duration = Duration::from_millis(700);
 const OUTBOUND_CAP_BYTES: usize = 2_048;
+/// The server's requests waiting for clients: low, so the cap is reached.
+const SERVER_REQUESTS_MAX: usize = 4;
 /// The fake server's stdin queue: small, so the router's overflow is used.
 const STDIN_QUEUE: usize = 4;
 const LINK_QUEUE: usize = 64;
@@ -323,6 +325,7 @@ impl Harness {
             down_queue_max: DOWN_QUEUE_MAX,
             slow_client_close_after: SLOW_CLIENT_CLOSE_AFTER,
             outbound_cap_bytes: OUTBOUND_CAP_BYTES,
+            server_requests_max: SERVER_REQUESTS_MAX,
         };
         let handle = router::spawn("fz", options, link_rx, status, logs, shutdown.clone());
         Harness {
@@ -1232,6 +1235,8 @@ impl Harness {
             "progress routes outlive their requests: {o:?}"
         );
         assert!(o.server_request_ids <= o.server_requests, "{o:?}");
+        assert!(o.server_requests <= SERVER_REQUESTS_MAX, "server requests past the cap: {o:?}");
+        assert!(o.init_waiters <= DOWN_QUEUE_MAX, "more clients wait for initialize than allowed: {o:?}");
         assert!(
             o.waiting <= DOWN_QUEUE_MAX,
             "more requests wait than allowed: {o:?}"
