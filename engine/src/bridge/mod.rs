@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use router::{RouterHandle, RouterOptions};
+pub use router::{RouterHandle, RouterOccupancy, RouterOptions};
 
 use crate::config::Config;
 use crate::logs::LogHub;

@@ -35,14 +35,16 @@ pub fn parse_mcp_servers_json(
     // A byte order mark is invisible in editors, so it must not count as a column either.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let clean = strip_jsonc(text);
-    let root: Value = serde_json::from_str(&clean).map_err(|e| syntax_error(file, &e))?;
+    let root: Value = serde_json::from_str(&clean).map_err(|e| syntax_error(file, text, &e))?;
     let mut reader = Reader {
         text: &clean,
         problems: Problems::default(),
         warnings: Vec::new(),
     };
     let servers = reader.document(&root);
-    if let Some(e) = reader.problems.first(file, &clean) {
+    // Offsets in `clean` are offsets in `text`, but columns are counted in the characters the
+    // user sees: a comment's `é` is one, not the two spaces it was blanked to.
+    if let Some(e) = reader.problems.first(file, text) {
         return Err(e);
     }
     let config = Config {
@@ -53,21 +55,30 @@ pub fn parse_mcp_servers_json(
     Ok((config, reader.warnings))
 }
 
-fn syntax_error(file: &Path, err: &serde_json::Error) -> ConfigError {
+fn syntax_error(file: &Path, text: &str, err: &serde_json::Error) -> ConfigError {
     // serde_json's Display appends " at line X column Y", which our render already says.
     let full = err.to_string();
     let message = match full.rfind(" at line ") {
         Some(i) => &full[..i],
         None => &full,
     };
-    ConfigError {
-        file: file.to_path_buf(),
-        line: err.line(),
-        // serde_json says column 0 for "just after a newline" (e.g. at EOF); columns are 1-based.
-        column: err.column().max(1),
-        problem: format!("invalid JSON: {message}"),
-        fix: "correct the JSON syntax here: keys and strings need \"double quotes\" and items are separated by commas".to_owned(),
-    }
+    // serde_json counts columns in bytes, ours are characters: its position is turned back
+    // into the offset of the byte it stopped at (column 0 is "just after a newline").
+    let line_start = match err.line() {
+        0 | 1 => 0,
+        n => text
+            .match_indices('\n')
+            .nth(n - 2)
+            .map_or(text.len(), |(i, _)| i + 1),
+    };
+    let offset = line_start + err.column().saturating_sub(1);
+    ConfigError::at(
+        file,
+        text,
+        offset,
+        format!("invalid JSON: {message}"),
+        "correct the JSON syntax here: keys and strings need \"double quotes\" and items are separated by commas",
+    )
 }
 
 /// One step of a path into a JSON document, for locating errors.
@@ -741,7 +752,20 @@ mod tests {
             ),
         ];
         let mut failures = Vec::new();
-        for (text, expected) in cases {
+        // Found by the config fuzz target: columns are characters, not bytes, also in syntax
+        // errors (serde_json counts bytes) and after a comment with non-ASCII characters
+        // (blanked to one space per byte before parsing).
+        let non_ascii = [
+            (
+                "{\"mcpServers\": {\"é\": {\"command\": \"x\" \"args\": []}}}",
+                "mcp.json:1:38: invalid JSON: expected `,` or `}`\n  fix: correct the JSON syntax here: keys and strings need \"double quotes\" and items are separated by commas",
+            ),
+            (
+                "{ /* é */ \"mcpServers\": {\"a\": {\"command\": 5}}}",
+                "mcp.json:1:43: `command` of server `a` must be a string, found a number\n  fix: put the program in \"command\" and its arguments in \"args\", e.g. \"command\": \"npx\", \"args\": [\"-y\", \"pkg\"]",
+            ),
+        ];
+        for (text, expected) in cases.into_iter().chain(non_ascii) {
             if err(text) != expected {
                 failures.push(format!(
                     "input:\n{text}\nexpected:\n{expected}\nactual:\n{}\n",

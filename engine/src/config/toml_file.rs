@@ -792,17 +792,34 @@ fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
 }
 
-/// A TOML key: bare when possible, quoted otherwise.
+/// A TOML key: bare when possible, else a one-line basic string. Not [`toml_string`]: for
+/// text with both kinds of quote or a line break it writes a multi-line string, which TOML
+/// allows for values but not for keys.
 fn toml_key(key: &str) -> String {
     let bare = !key.is_empty()
         && key
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if bare {
-        key.to_owned()
-    } else {
-        toml_string(key)
+        return key.to_owned();
     }
+    let mut out = String::with_capacity(key.len() + 2);
+    out.push('"');
+    for c in key.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// `5s`, `1500ms`: the shortest spelling humantime reads back exactly.
@@ -1061,6 +1078,10 @@ stop_grace = 2
         time.env = BTreeMap::from([
             ("TZ".into(), "UTC".into()),
             ("WEIRD KEY".into(), "a\\b\nc".into()),
+            // Found by the config fuzz target: a key with both quotes or a line break was
+            // written as a multi-line string, which no TOML key may be.
+            ("it's \"quoted\"".into(), "\"both\" 'kinds'".into()),
+            ("line\nbreak\t\u{7f}\\".into(), "\nleading newline".into()),
         ]);
         time.cwd = Some(PathBuf::from("C:\\Users\\me"));
         time.version = Some("2025.9.25".into());

@@ -197,6 +197,14 @@ pub struct RawEnvelope<'a> {
 impl<'a> RawEnvelope<'a> {
     /// None when the text is not a single JSON object with distinct top-level keys.
     pub fn parse(text: &'a str) -> Option<Self> {
+        // A derived struct also reads a JSON array, field by field in order: a six-item array
+        // is not an envelope (MCP has no batches), and must not pass for one.
+        if !text
+            .trim_start_matches([' ', '\t', '\n', '\r'])
+            .starts_with('{')
+        {
+            return None;
+        }
         serde_json::from_str(text).ok()
     }
 
@@ -320,6 +328,10 @@ mod tests {
             "123456789012345678901234567890"
         );
         assert!(RawEnvelope::parse("[1]").is_none());
+        // Found by the envelope fuzz target: serde reads a struct from an array too.
+        assert!(RawEnvelope::parse(r#"["2.0",1,"tools/call",{},null,null]"#).is_none());
+        assert!(RawEnvelope::parse(r#" ["2.0",1,null,null,{},null]"#).is_none());
+        assert!(RawEnvelope::parse("\r\n {\"jsonrpc\":\"2.0\"}").is_some());
         assert!(RawEnvelope::parse(r#"{"id":1,"id":2}"#).is_none());
     }
 

@@ -52,6 +52,13 @@ pub struct QueuedLine {
     _room: OwnedSemaphorePermit,
 }
 
+impl QueuedLine {
+    /// The line as it will be written (without its newline).
+    pub fn text(&self) -> &str {
+        &self.line
+    }
+}
+
 /// Room reserved for one line of `bytes`.
 pub struct StdinRoom {
     tx: mpsc::UnboundedSender<QueuedLine>,

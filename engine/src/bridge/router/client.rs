@@ -25,7 +25,7 @@ impl Router {
         match (method, msg.contains_key("id")) {
             (Some(_), true) => self.client_request(session, msg, Instant::now()),
             (Some(method), false) => self.client_notification(session, &method, msg),
-            (None, _) => self.client_response(msg),
+            (None, _) => self.client_response(session, msg),
         }
     }
 
@@ -292,7 +292,27 @@ impl Router {
             self.reply_error(session, id, error);
             return;
         }
+        // Like the requests that wait for a server that is down: bounded in count, not only
+        // in time (DOWN_WAIT), or a client could pile up initializes faster than they expire.
+        if self.init_waiters.len() >= self.opts.down_queue_max {
+            let error = RpcError::new(
+                SERVER_UNREACHABLE,
+                format!(
+                    "server `{}` has not answered initialize yet and {} clients already wait for it; try again later",
+                    self.server, self.opts.down_queue_max
+                ),
+            );
+            self.reply_error(session, id, error);
+            return;
+        }
         if self.init_params.is_none() {
+            // The bridge's own `initialize`, replayed after every restart, carries the
+            // handshake and nothing of this one request: its `_meta` (a progress token nobody
+            // routes, a stateless envelope) stays with it.
+            let mut params = params;
+            if let Some(p) = params.as_object_mut() {
+                p.remove("_meta");
+            }
             self.init_params = Some(params);
         }
         self.init_waiters.push(InitWaiter {
@@ -394,13 +414,23 @@ impl Router {
         }
     }
 
-    /// A client answering a request the server sent it: restore the server's id.
-    fn client_response(&mut self, mut msg: Map<String, Value>) {
+    /// A client answering a request the server sent it: restore the server's id. Only the
+    /// client the request went to may answer it: ids are guessable (`bds-N`), and another
+    /// client's answer would be taken as this one's (a sampling result, an elicited reply).
+    fn client_response(&mut self, session: u64, mut msg: Map<String, Value>) {
         let key = match msg.get("id") {
             Some(Value::String(s)) => s.clone(),
             Some(other) => other.to_string(),
             None => return,
         };
+        if self
+            .server_requests
+            .get(&key)
+            .is_some_and(|r| r.session != session)
+        {
+            tracing::debug!(server = %self.server, "dropped an answer to request {key} from a client it was not sent to");
+            return;
+        }
         let Some(route) = self.server_requests.remove(&key) else {
             tracing::debug!(server = %self.server, "dropped a client answer to an unknown request id {key}");
             return;

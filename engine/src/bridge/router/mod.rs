@@ -13,6 +13,8 @@ mod client;
 mod server;
 mod session;
 mod stdin;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -54,6 +56,11 @@ const RECONNECT_WINDOW: Duration = Duration::from_secs(60);
 /// Bytes of client messages that may wait for the router: a connection whose message does not
 /// fit waits for room (its socket is not read meanwhile: backpressure, bounded in bytes).
 const INBOX_BYTES: usize = 8 * 1024 * 1024;
+/// At most this many of the server's own requests (roots/list, sampling, elicitation) wait
+/// for clients' answers; past it the server is told no. They have no timeout (a person may
+/// take minutes to answer an elicitation), so without a cap a client that never answers would
+/// let them pile up for as long as it stays connected.
+pub const SERVER_REQUESTS_MAX: usize = 1024;
 /// Late answers to cancelled or timed-out requests are dropped quietly; remember this many.
 const CANCELLED_REMEMBERED: usize = 4096;
 
@@ -64,6 +71,7 @@ pub struct RouterOptions {
     pub down_queue_max: usize,
     pub slow_client_close_after: Duration,
     pub outbound_cap_bytes: usize,
+    pub server_requests_max: usize,
 }
 
 impl Default for RouterOptions {
@@ -74,6 +82,7 @@ impl Default for RouterOptions {
             down_queue_max: DOWN_QUEUE_MAX,
             slow_client_close_after: SLOW_CLIENT_CLOSE_AFTER,
             outbound_cap_bytes: OUTBOUND_CAP_BYTES,
+            server_requests_max: SERVER_REQUESTS_MAX,
         }
     }
 }
@@ -104,6 +113,32 @@ pub enum RouterMsg {
         session: u64,
         reason: String,
     },
+    /// Asks how much routing state the router holds (see [`RouterOccupancy`]).
+    Occupancy {
+        reply: oneshot::Sender<RouterOccupancy>,
+    },
+}
+
+/// How much routing state a router holds right now. Every map and queue in it is bounded or
+/// emptied when the requests, clients or server process it is about are gone; this is how the
+/// fuzz target (and anyone else) checks that from outside without reaching into the task.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouterOccupancy {
+    pub sessions: usize,
+    /// Requests sent to the server and not answered yet (clients' and the bridge's own).
+    pub pending: usize,
+    /// Of those, the clients' requests.
+    pub pending_for_clients: usize,
+    pub by_client_id: usize,
+    pub progress_routes: usize,
+    pub server_requests: usize,
+    pub server_request_ids: usize,
+    pub waiting: usize,
+    pub init_waiters: usize,
+    pub overflow_lines: usize,
+    pub overflow_bytes: usize,
+    pub cancelled_remembered: usize,
+    pub gone_clients: usize,
 }
 
 /// A request with nothing for the router to rewrite but its id: no `_meta`, not a method the
@@ -126,6 +161,12 @@ const ROUTER_METHODS: &[&str] = &[
 impl FastRequest {
     /// Reads a frame's envelope; None means "take the full path" (including every error case).
     pub fn read(text: &str) -> Option<FastRequest> {
+        // serde_json checks a surrogate escape (`\ud800`) only in a string it decodes, never in
+        // the raw params this path copies: a lone one would pass here, though the full path
+        // refuses the frame (-32700), and would lose its params if it ever took that path.
+        if has_surrogate_escape(text) {
+            return None;
+        }
         let env = jsonrpc::RawEnvelope::parse(text)?;
         if !env.is_v2() || env.result.is_some() || env.error.is_some() {
             return None;
@@ -140,6 +181,11 @@ impl FastRequest {
             Some(p) => {
                 let raw = p.get();
                 if !(raw.starts_with('{') || raw.starts_with('[')) || raw.contains("\"_meta\"") {
+                    return None;
+                }
+                // A key may be spelled with escapes (`"\u005fmeta"`): only then are the keys
+                // read, so plain frames are still never parsed.
+                if raw.contains("\\u") && has_meta_key(raw) {
                     return None;
                 }
                 Some(raw.to_string())
@@ -162,6 +208,22 @@ impl FastRequest {
         }
         msg
     }
+}
+
+/// Whether params (an object) have a top-level `_meta` key, however it is spelled; true
+/// when they cannot be read, so the full path decides.
+fn has_meta_key(params: &str) -> bool {
+    if !params.starts_with('{') {
+        return false;
+    }
+    serde_json::from_str::<HashMap<String, serde::de::IgnoredAny>>(params)
+        .map_or(true, |keys| keys.contains_key("_meta"))
+}
+
+/// `\ud…` anywhere (a backslash before it may make it plain text: then the full path decides).
+fn has_surrogate_escape(text: &str) -> bool {
+    text.match_indices("\\u")
+        .any(|(i, _)| matches!(text.as_bytes().get(i + 2), Some(b'd' | b'D')))
 }
 
 /// What a connection holds to talk to its server's router.
@@ -228,6 +290,14 @@ impl RouterHandle {
             })
             .await
             .is_ok()
+    }
+
+    /// How much routing state the router holds; None when the router is gone.
+    pub async fn occupancy(&self) -> Option<RouterOccupancy> {
+        let (reply, answer) = oneshot::channel();
+        let msg = RouterMsg::Occupancy { reply };
+        self.tx.send(Inbound { msg, _room: None }).await.ok()?;
+        answer.await.ok()
     }
 
     pub async fn detach(&self, session: u64, reason: impl Into<String>) {
@@ -454,6 +524,31 @@ impl Router {
             RouterMsg::Message { session, msg } => self.client_message(session, msg),
             RouterMsg::Forward { session, request } => self.client_fast_request(session, request),
             RouterMsg::Detach { session, reason } => self.detach(session, &reason),
+            RouterMsg::Occupancy { reply } => {
+                let _ = reply.send(self.occupancy());
+            }
+        }
+    }
+
+    fn occupancy(&self) -> RouterOccupancy {
+        RouterOccupancy {
+            sessions: self.sessions.len(),
+            pending: self.pending.len(),
+            pending_for_clients: self
+                .pending
+                .values()
+                .filter(|p| matches!(p.kind, PendingKind::Client { .. }))
+                .count(),
+            by_client_id: self.by_client_id.len(),
+            progress_routes: self.progress.len(),
+            server_requests: self.server_requests.len(),
+            server_request_ids: self.server_request_ids.len(),
+            waiting: self.waiting.len(),
+            init_waiters: self.init_waiters.len(),
+            overflow_lines: self.overflow.len(),
+            overflow_bytes: self.overflow_bytes,
+            cancelled_remembered: self.cancelled.len(),
+            gone_clients: self.gone.len(),
         }
     }
 
@@ -467,6 +562,10 @@ impl Router {
                 self.overflow.clear();
                 self.overflow_bytes = 0;
                 self.stall_reported = false;
+                // Which revisions it speaks is the process's own: a restarted server (perhaps
+                // upgraded) negotiates again, or a handshake server would get the stateless
+                // envelope on every request for the rest of bridgedock's life.
+                self.server_stateless = false;
                 self.link = Some(Link {
                     generation,
                     to_server,

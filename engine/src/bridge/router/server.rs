@@ -14,9 +14,11 @@ impl Router {
         if trimmed.is_empty() || self.fast_answer(trimmed) {
             return;
         }
-        let msg = match serde_json::from_str::<Value>(trimmed) {
-            Ok(Value::Object(msg)) => msg,
-            _ => {
+        // The same rules as for clients' messages: a JSON object missing `jsonrpc`, or with a
+        // method that is not a string, is not JSON-RPC, and clients must never be sent one.
+        let msg = match jsonrpc::parse_message(trimmed) {
+            Ok(msg) => msg,
+            Err(_) => {
                 self.logs.push(
                     &self.server,
                     Stream::Stdout,
@@ -347,6 +349,19 @@ impl Router {
         if method == "ping" {
             // The bridge is the server's client: it answers for itself.
             let _ = self.send_to_server(&jsonrpc::response(server_id, json!({})));
+            return;
+        }
+        if self.server_requests.len() >= self.opts.server_requests_max {
+            let _ = self.send_to_server(&jsonrpc::error_response(
+                server_id,
+                RpcError::new(
+                    BRIDGE_INTERNAL,
+                    format!(
+                        "{} of your requests already wait for clients' answers; bridgedock takes no more until some are answered",
+                        self.opts.server_requests_max
+                    ),
+                ),
+            ));
             return;
         }
         let Some(session) = self.request_target() else {
