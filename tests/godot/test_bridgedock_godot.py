@@ -480,7 +480,16 @@ def test_a_foreign_godot_ai_on_the_port_is_named_with_its_version(tmp_path: Path
                 time.sleep(0.2)
             assert found, daemon.server("godot")
             assert f"godot-ai {VERSION} that bridgedock did not start already serves port {http_port}" in found["message"]
+            assert "compatible, so bridgedock adopts it" in found["message"]
             assert "never stops what it did not start" in found["hint"]
+            g = daemon.server("godot")["godot"]
+            assert g["adopted_port"] == http_port and g["adopted_version"] == VERSION
+            # Adopted: an AI client on bridgedock's endpoint reaches the foreign godot-ai.
+            async def through_bridgedock() -> Any:
+                async with ai_client(f"http://{daemon.addr}/mcp/godot", daemon.token) as ai:
+                    return await tool(ai, "session_manage", {"op": "list"})
+            is_error, sessions = anyio.run(through_bridgedock)
+            assert not is_error and sessions["sessions"] == [], sessions
             assert foreign.poll() is None
             # bridgedock must not publish over the foreign server's record.
             rec = json.loads((caps / f"http-{http_port}.json").read_text())

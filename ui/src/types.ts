@@ -66,6 +66,8 @@ export interface GodotStatus {
   circuit: 'closed' | 'open' | 'half-open';
   circuit_failures: number;
   diagnoses: Diagnosis[];
+  adopted_port?: number | null;
+  adopted_version?: string | null;
 }
 
 export type Readiness = 'ready' | 'importing' | 'playing' | 'no_scene' | string;

@@ -98,12 +98,8 @@ impl GodotAi {
             });
         }
         let req = Request::from_parts(parts, Body::from(body));
-        let res = super::proxy::forward(
-            self.plan.backend_http_port,
-            req,
-            Some(("/mcp", self.plan.caps.http.as_str())),
-        )
-        .await;
+        let (port, bearer) = self.mcp_target();
+        let res = super::proxy::forward(port, req, Some(("/mcp", bearer.as_str()))).await;
         let code = res.status();
         if let Some(id) = &session {
             if method == axum::http::Method::DELETE || code == axum::http::StatusCode::NOT_FOUND {

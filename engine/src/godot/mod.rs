@@ -163,7 +163,17 @@ struct Shared {
     instance_id: Option<String>,
     editors: BTreeMap<u64, EditorSession>,
     diagnoses: BTreeMap<String, Diagnosis>,
+    adopted: Option<Adopted>,
     _claim: Option<record::PortClaim>,
+}
+
+/// A compatible godot-ai bridgedock did not start, holding the public HTTP port: bridgedock's
+/// `/mcp/NAME` goes to it until bridgedock can take the port.
+#[derive(Debug, Clone)]
+pub struct Adopted {
+    pub http_port: u16,
+    pub bearer: String,
+    pub version: String,
 }
 
 impl GodotAi {
@@ -177,6 +187,7 @@ impl GodotAi {
                 instance_id: None,
                 editors: BTreeMap::new(),
                 diagnoses: BTreeMap::new(),
+                adopted: None,
                 _claim: None,
             }),
             instance_seen: tokio::sync::watch::channel(0).0,
@@ -229,6 +240,7 @@ impl GodotAi {
             ),
         }
         self.state.lock().listening = true;
+        self.adopt(None);
         self.clear_diagnosis("port-held");
         self.clear_diagnosis("godot-ai-on-port");
         tracing::info!(
@@ -260,11 +272,31 @@ impl GodotAi {
                 };
                 let godot = probe::foreign_godot_ai(port, &self.plan.public_record_dir).await;
                 match godot {
-                    Some(version) => self.diagnose(
+                    Some(foreign) if port == self.plan.http_port
+                        && probe::compatible(&foreign.version, &self.plan.version)
+                        && foreign.bearer.is_some() =>
+                    {
+                        let version = foreign.version.clone();
+                        self.adopt(Some(Adopted {
+                            http_port: port,
+                            bearer: foreign.bearer.unwrap_or_default(),
+                            version: version.clone(),
+                        }));
+                        self.diagnose(
+                            &format!("godot-ai-on-port:{port}"),
+                            format!(
+                                "godot-ai {version} that bridgedock did not start already serves port {port} ({who}); it is compatible, so bridgedock adopts it: AI clients on /mcp/{} reach it and the editors connected to it",
+                                self.plan.name
+                            ),
+                            "nothing to do; for bridgedock to manage godot-ai itself, quit the editor or client that launched that one — bridgedock takes the port within 5 s (it never stops what it did not start)",
+                        )
+                    }
+                    Some(foreign) => self.diagnose(
                         &format!("godot-ai-on-port:{port}"),
                         format!(
-                            "godot-ai {version} that bridgedock did not start already serves port {port} ({who}){}",
-                            if probe::compatible(&version, &self.plan.version) {
+                            "godot-ai {} that bridgedock did not start already serves port {port} ({who}){}",
+                            foreign.version,
+                            if probe::compatible(&foreign.version, &self.plan.version) {
                                 String::new()
                             } else {
                                 format!("; it is incompatible with the pinned godot-ai == {}", self.plan.version)
@@ -330,6 +362,27 @@ impl GodotAi {
         };
         if removed {
             self.publish();
+        }
+    }
+
+    fn adopt(&self, adopted: Option<Adopted>) {
+        let changed = {
+            let mut s = self.state.lock();
+            let changed =
+                s.adopted.as_ref().map(|a| a.http_port) != adopted.as_ref().map(|a| a.http_port);
+            s.adopted = adopted;
+            changed
+        };
+        if changed {
+            self.publish();
+        }
+    }
+
+    /// Where `/mcp/NAME` goes: the adopted godot-ai, else bridgedock's own (port, bearer).
+    pub fn mcp_target(&self) -> (u16, String) {
+        match &self.state.lock().adopted {
+            Some(a) => (a.http_port, a.bearer.clone()),
+            None => (self.plan.backend_http_port, self.plan.caps.http.clone()),
         }
     }
 
@@ -423,6 +476,8 @@ impl GodotAi {
                     .max()
                     .unwrap_or(0),
                 diagnoses: s.diagnoses.values().cloned().collect(),
+                adopted_port: s.adopted.as_ref().map(|a| a.http_port),
+                adopted_version: s.adopted.as_ref().map(|a| a.version.clone()),
             }
         };
         let live = g.live_version.clone();

@@ -101,15 +101,24 @@ pub async fn status(port: u16, bearer: Option<&str>) -> Option<StatusAnswer> {
     Some(StatusAnswer::Other)
 }
 
-/// The version of a godot-ai (not ours) serving `port`, read with the capability in the
-/// record for that port if there is one; `"of unknown version"` when it will not say.
-pub async fn foreign_godot_ai(port: u16, record_dir: &Path) -> Option<String> {
+/// A godot-ai bridgedock did not start, found on a port it wanted.
+pub struct Foreign {
+    /// Its version, or "of unknown version" when it will not say.
+    pub version: String,
+    /// Its HTTP capability, from the record for that port, when this user can read it.
+    pub bearer: Option<String>,
+}
+
+/// The godot-ai (not ours) serving `port`, read with the capability in the record for that
+/// port if there is one.
+pub async fn foreign_godot_ai(port: u16, record_dir: &Path) -> Option<Foreign> {
     let bearer =
         super::record::read_record(&super::record::record_path(record_dir, port)).map(|r| r.http);
     match status(port, bearer.as_deref()).await? {
-        StatusAnswer::GodotAi { version, .. } => {
-            Some(version.unwrap_or_else(|| "of unknown version".to_owned()))
-        }
+        StatusAnswer::GodotAi { version, .. } => Some(Foreign {
+            bearer: bearer.filter(|_| version.is_some()),
+            version: version.unwrap_or_else(|| "of unknown version".to_owned()),
+        }),
         StatusAnswer::Other => None,
     }
 }

@@ -211,6 +211,12 @@ pub struct GodotStatus {
     pub circuit: crate::godot::breaker::Circuit,
     pub circuit_failures: u32,
     pub diagnoses: Vec<Diagnosis>,
+    /// A compatible godot-ai bridgedock did not start holds the HTTP port: bridgedock's
+    /// `/mcp/NAME` goes to it (its port and version) until bridgedock can take the port.
+    #[serde(default)]
+    pub adopted_port: Option<u16>,
+    #[serde(default)]
+    pub adopted_version: Option<String>,
 }
 
 /// A Godot editor connected to bridgedock's relay, as its handshake and events describe it.

@@ -26,6 +26,9 @@ export function godotCardParts(s: ServerStatus) {
       h('span', { class: 'muted' }, ' · godot-ai HTTP: '),
       h('code', null, `http://127.0.0.1:${g.http_port}`),
       h('span', { class: 'muted' }, g.listening ? ` — ${editors} editor${editors === 1 ? '' : 's'} connected` : ' — ports not held yet'),
+      g.adopted_port
+        ? h('span', { class: 'tone-text-busy', 'data-testid': 'adopted' }, ` · adopted: godot-ai ${g.adopted_version ?? ''} on port ${g.adopted_port}, not started by bridgedock`)
+        : null,
     ),
     g.diagnoses.length
       ? h(
