@@ -46,6 +46,11 @@ const CASES: &[(&str, &str, &str)] = &[
         "config.toml:3:1: unknown key `flavour` in [servers.time]\n  fix: remove it; valid keys are `command`, `args`, `env`, `cwd`, `transport`, `version`, `restart`, `autostart`, `stop_grace`, `request_timeout`, `kind`, `http_port`, `ws_port`, `dependency_overrides`",
     ),
     (
+        "a duration past any use (deadlines would overflow the clock)",
+        "[servers.time]\ncommand = \"uvx\"\nrequest_timeout = \"1639710584329w\"\n",
+        "config.toml:3:19: `request_timeout` in [servers.time] is longer than 7 days (\"1639710584329w\")\n  fix: use at most 7 days, e.g. request_timeout = \"60s\"",
+    ),
+    (
         "godot-ai without a pinned version",
         "[servers.godot]\nkind = \"godot-ai\"\n",
         "config.toml:1:10: server `godot` is kind = \"godot-ai\" but has no `version`\n  fix: pin the package bridgedock runs under [servers.godot], e.g. version = \"4.3.1\"",

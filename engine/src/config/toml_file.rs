@@ -45,6 +45,9 @@ const SERVER_KEYS: &[&str] = &[
     "dependency_overrides",
 ];
 const KINDS: &[&str] = &["mcp", "godot-ai"];
+/// The longest duration a setting takes: anything longer is a typo, and deadlines that far out
+/// would overflow the clock's arithmetic.
+const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 const RESTART_VALUES: &[&str] = &["always", "on-failure", "never"];
 const REMOTE_TRANSPORTS: &[&str] = &["http", "sse", "streamable-http", "streamable_http", "ws"];
 
@@ -699,6 +702,14 @@ impl<'t> Checker<'t> {
         );
         match value.get_ref() {
             DeValue::String(s) => match humantime::parse_duration(s.trim()) {
+                Ok(d) if d > MAX_DURATION => self.report(
+                    at,
+                    format!(
+                        "`{key}` in {section} is longer than 7 days (\"{}\")",
+                        s.trim()
+                    ),
+                    format!("use at most 7 days, e.g. {key} = \"60s\""),
+                ),
                 Ok(d) => return Some(d),
                 Err(_) => {
                     let fix =
@@ -715,6 +726,12 @@ impl<'t> Checker<'t> {
                 }
             },
             DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
+                Ok(n) if Duration::from_secs(n.unsigned_abs()) > MAX_DURATION && n > 0 => self
+                    .report(
+                        at,
+                        format!("`{key}` in {section} is longer than 7 days ({n} s)"),
+                        format!("use at most 7 days, e.g. {key} = \"60s\""),
+                    ),
                 Ok(n) if n >= 0 => return Some(Duration::from_secs(n.unsigned_abs())),
                 Ok(_) => self.report(
                     at,
