@@ -1291,6 +1291,7 @@ impl Harness {
         let empty = RouterOccupancy {
             cancelled_remembered: o.cancelled_remembered,
             gone_clients: o.gone_clients,
+            table_slots: o.table_slots,
             overflow_lines: o.overflow_lines,
             overflow_bytes: o.overflow_bytes,
             ..RouterOccupancy::default()

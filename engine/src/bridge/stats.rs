@@ -6,12 +6,25 @@ use std::time::Duration;
 /// How many recent latencies the percentiles are computed from.
 const LATENCY_SAMPLES: usize = 2048;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ServerStats {
     pub requests: u64,
     pub errors: u64,
     latencies_us: VecDeque<u64>,
     pub changed: bool,
+}
+
+impl Default for ServerStats {
+    /// The sample's whole room (16 KiB) at once: grown step by step during a burst, each step
+    /// would leave a hole in the allocator's arena among the burst's buffers.
+    fn default() -> Self {
+        ServerStats {
+            requests: 0,
+            errors: 0,
+            latencies_us: VecDeque::with_capacity(LATENCY_SAMPLES),
+            changed: false,
+        }
+    }
 }
 
 impl ServerStats {

@@ -10,6 +10,8 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::memory::ShrinkWhenSparse;
+
 use super::model::{BridgeStatus, ClientSession, ReapedOrphan, ServerStatus, Snapshot, now_ms};
 
 /// How many changes a slow subscriber may fall behind before it must re-read the snapshot.
@@ -144,6 +146,7 @@ impl StatusHub {
             return;
         };
         let gone = snap.clients.remove(pos);
+        snap.clients.shrink_when_sparse();
         let _ = self.inner.tx.send(Arc::new(StatusChange::ClientGone {
             id: gone.id,
             server: gone.server,

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use super::outbound::Outbound;
 use super::stats::ServerStats;
 use crate::logs::LogHub;
+use crate::memory::ShrinkWhenSparse;
 use crate::protocol::jsonrpc::{self, RpcError, SERVER_UNREACHABLE};
 use crate::status::{StatusHub, now_ms};
 use crate::supervisor::LinkEvent;
@@ -139,6 +140,9 @@ pub struct RouterOccupancy {
     pub overflow_bytes: usize,
     pub cancelled_remembered: usize,
     pub gone_clients: usize,
+    /// Room the routing tables hold (entries they could take without growing): after a burst
+    /// has gone, it comes back down (see [`Router::give_back_room`]).
+    pub table_slots: usize,
 }
 
 /// A request with nothing for the router to rewrite but its id: no `_meta`, not a method the
@@ -549,6 +553,16 @@ impl Router {
             overflow_bytes: self.overflow_bytes,
             cancelled_remembered: self.cancelled.len(),
             gone_clients: self.gone.len(),
+            table_slots: self.sessions.capacity()
+                + self.pending.capacity()
+                + self.by_client_id.capacity()
+                + self.progress.capacity()
+                + self.server_requests.capacity()
+                + self.server_request_ids.capacity()
+                + self.waiting.capacity()
+                + self.overflow.capacity()
+                + self.init_waiters.capacity()
+                + self.gone.capacity(),
         }
     }
 
@@ -646,8 +660,25 @@ impl Router {
         self.check_slow_clients(now);
         if now.duration_since(self.last_publish) >= PUBLISH_EVERY {
             self.publish();
+            self.give_back_room();
             self.last_publish = now;
         }
+    }
+
+    /// After a burst, the tables that grew for it shrink again (see [`ShrinkWhenSparse`]): a
+    /// router that once had 200 clients and 800 requests in flight should not keep their room
+    /// for the rest of the day.
+    fn give_back_room(&mut self) {
+        self.sessions.shrink_when_sparse();
+        self.pending.shrink_when_sparse();
+        self.by_client_id.shrink_when_sparse();
+        self.progress.shrink_when_sparse();
+        self.server_requests.shrink_when_sparse();
+        self.server_request_ids.shrink_when_sparse();
+        self.waiting.shrink_when_sparse();
+        self.overflow.shrink_when_sparse();
+        self.init_waiters.shrink_when_sparse();
+        self.gone.shrink_when_sparse();
     }
 
     /// This process was not running for `paused`: every clock of the router moves on by it,

@@ -236,9 +236,69 @@ async fn routing_state_is_gone_once_requests_and_clients_are() {
         idle,
         RouterOccupancy {
             gone_clients: idle.gone_clients,
+            table_slots: idle.table_slots,
             ..RouterOccupancy::default()
         }
     );
+}
+
+/// A burst (300 clients, a request each in flight at once) grows the routing tables; once it
+/// has gone they give their room back instead of keeping it for the rest of the day (the load
+/// benchmark's RSS target: bench/README.md "Load").
+#[tokio::test]
+async fn the_tables_a_burst_grew_shrink_once_it_has_gone() {
+    let mut rig = Rig::new();
+    rig.up().await;
+    let mut first = rig.attach().await;
+    rig.send(&first, initialize(1)).await;
+    let init = rig.server_reads().await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": init["id"], "result": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "h", "version": "2"}}}))
+        .await;
+    first.reads().await;
+    rig.server_reads().await; // notifications/initialized
+    let quiet = rig.router.occupancy().await.unwrap().table_slots;
+
+    let mut clients = Vec::new();
+    for n in 0..300 {
+        let client = rig.attach().await;
+        rig.send(&client, json!({"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": {"_meta": {"progressToken": n}}}))
+            .await;
+        clients.push(client);
+    }
+    let mut asked = Vec::new();
+    for _ in 0..300 {
+        asked.push(rig.server_reads().await["id"].clone());
+    }
+    let busy = rig.router.occupancy().await.unwrap();
+    assert_eq!(busy.pending_for_clients, 300);
+    assert!(busy.table_slots >= 4 * 300, "{busy:?}");
+
+    for id in asked {
+        rig.server_writes(json!({"jsonrpc": "2.0", "id": id, "result": {}}))
+            .await;
+    }
+    for client in clients.iter_mut() {
+        client.reads().await;
+    }
+    for client in clients {
+        rig.router.detach(client.session, "done").await;
+    }
+    // The tables shrink on the router's once-a-second round.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let now = rig.router.occupancy().await.unwrap();
+        if now.table_slots <= quiet + 10 * crate::memory::KEEP_SLOTS {
+            assert_eq!(now.sessions, 1, "the first client is still there");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still {} slots, {quiet} before the burst",
+            now.table_slots
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Found by the router fuzz target: a server's request (here `roots/list`) goes to one client,
