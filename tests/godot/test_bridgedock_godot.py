@@ -256,6 +256,36 @@ async def test_a_restart_keeps_the_editor_connected_and_answering(bd: GodotDaemo
 
 
 @pytest.mark.anyio
+async def test_an_ai_clients_session_outlives_a_godot_ai_restart(bd: GodotDaemon, tmp_path: Path) -> None:
+    """godot-ai forgets its MCP sessions when restarted (404 to the old id); bridgedock opens the
+    session again with the client's own initialize: the client keeps calling, never re-initializes."""
+    sim = bd.sim(tmp_path, session_id="game@00000000000000d4")
+    async with sim:
+        await sim.wait_connected(timeout=20)
+        bd.wait("to list the editor", lambda s: (e := bd.editor(sim.session_id)) and e["upstream"] == "connected", 20)
+        async with ai_client(bridge_url(bd), bd.token) as ai:
+            is_error, state = await tool(ai, "editor_state", {})
+            assert not is_error, state
+            mine = [c for c in bd.daemon.status()["clients"] if c["server"] == "godot" and c["client_name"] == "mcp"]
+            assert len(mine) == 1, mine
+            old_instance = bd.godot()["godot"]["instance_id"]
+            bd.daemon.ctl("restart", "godot")
+            bd.wait("the editor back on the new godot-ai",
+                    lambda s: s["godot"]["instance_id"] not in (None, old_instance)
+                    and (e := bd.editor(sim.session_id)) and e["upstream"] == "connected", START)
+            for _ in range(3):
+                is_error, state = await tool(ai, "editor_state", {})
+                assert not is_error, state
+                assert state["project_name"] == "game"
+            # Still the one client session, with the id it started with, and one reconnect.
+            after = [c for c in bd.daemon.status()["clients"] if c["server"] == "godot" and c["client_name"] == "mcp"]
+            assert [c["id"] for c in after] == [mine[0]["id"]], after
+            assert after[0]["reconnects"] == 1, after
+        lines = bd.daemon.ctl("logs", "godot", "--lines", "400")
+        assert "opened again on the restarted godot-ai" in lines, lines[-2000:]
+
+
+@pytest.mark.anyio
 async def test_godot_ai_down_opens_the_circuit_and_back_closes_it(bd: GodotDaemon, tmp_path: Path) -> None:
     """5 failed attempts within 60 s open the editor link's circuit; the editor stays connected."""
     sim = bd.sim(tmp_path, session_id="game@00000000000000a9")
