@@ -222,8 +222,10 @@ impl Router {
                 self.gone.pop_front();
             }
             self.gone.push_back(super::GoneClient {
-                name: s.info.client_name.clone(),
-                version: s.info.client_version.clone(),
+                who: super::client_identity(
+                    s.info.client_name.as_deref(),
+                    s.info.client_version.as_deref(),
+                ),
                 at: Instant::now(),
                 reconnects: s.info.reconnects,
             });
@@ -242,10 +244,8 @@ impl Router {
         if s.info.client_name.is_some() || name.is_none() {
             return;
         }
-        if let Some(pos) = self
-            .gone
-            .iter()
-            .position(|g| g.name == name && g.version == version)
+        let who = super::client_identity(name.as_deref(), version.as_deref());
+        if let Some(pos) = self.gone.iter().position(|g| g.who == who)
             && let Some(g) = self.gone.remove(pos)
         {
             s.info.reconnects = g.reconnects + 1;
