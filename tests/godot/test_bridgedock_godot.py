@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 import anyio
+import asyncio
 import httpx
 import pytest
 from mcp import ClientSession
+from mcp.shared.exceptions import McpError
 from mcp.client.streamable_http import streamable_http_client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -283,6 +285,41 @@ async def test_an_ai_clients_session_outlives_a_godot_ai_restart(bd: GodotDaemon
             assert after[0]["reconnects"] == 1, after
         lines = bd.daemon.ctl("logs", "godot", "--lines", "400")
         assert "opened again on the restarted godot-ai" in lines, lines[-2000:]
+
+
+@pytest.mark.anyio
+async def test_a_call_in_flight_when_godot_ai_restarts_gets_a_clear_error_not_silence(bd: GodotDaemon, tmp_path: Path) -> None:
+    """godot-ai killed mid-request cuts its SSE answer; bridgedock ends the stream with a -32002
+    error for the call instead of leaving the client waiting until its own timeout."""
+    sim = bd.sim(tmp_path, session_id="game@00000000000000e5")
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_state(params: dict[str, Any]) -> dict[str, Any]:
+        held.set()
+        await release.wait()
+        return {"data": {"project_name": "game"}}
+
+    async with sim:
+        await sim.wait_connected(timeout=20)
+        bd.wait("to list the editor", lambda s: (e := bd.editor(sim.session_id)) and e["upstream"] == "connected", 20)
+        async with ai_client(bridge_url(bd), bd.token) as ai:
+            sim.register("get_editor_state", slow_state)
+            call = asyncio.ensure_future(ai.call_tool("editor_state", {}))
+            await asyncio.wait_for(held.wait(), 30)
+            old_instance = bd.godot()["godot"]["instance_id"]
+            bd.daemon.ctl("restart", "godot")
+            with pytest.raises(McpError) as failed:
+                await asyncio.wait_for(call, 30)
+            assert failed.value.error.code == -32002, failed.value.error
+            assert "godot-ai (server `godot`) went away before answering" in failed.value.error.message
+            release.set()
+            bd.wait("the editor back on the new godot-ai",
+                    lambda s: s["godot"]["instance_id"] not in (None, old_instance)
+                    and (e := bd.editor(sim.session_id)) and e["upstream"] == "connected", START)
+            # The same session goes on (carried over), and the editor answers again.
+            is_error, state = await tool(ai, "editor_state", {})
+            assert not is_error and state["project_name"] == "game", state
 
 
 @pytest.mark.anyio

@@ -193,6 +193,19 @@ impl GodotAi {
         {
             res = client_response(res, upstream, public);
         }
+        let is_sse = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/event-stream"));
+        if method == Method::POST && is_sse {
+            let ids = super::unfinished::request_ids(&body);
+            if !ids.is_empty() {
+                let (parts, stream) = res.into_parts();
+                let stream = super::unfinished::guard(stream, ids, server.clone());
+                res = Response::from_parts(parts, stream);
+            }
+        }
         let code = res.status();
         if let Some(id) = &session {
             if method == Method::DELETE || code == StatusCode::NOT_FOUND {

@@ -24,6 +24,7 @@ pub mod proof;
 pub mod proxy;
 pub mod record;
 pub mod relay;
+mod unfinished;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

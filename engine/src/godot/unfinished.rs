@@ -1,0 +1,223 @@
+//! An AI client's request whose answer godot-ai never finished.
+//!
+//! godot-ai answers a POST on `/mcp` with an SSE stream. When it goes away while a request is
+//! in flight (Restart in the tray, a crash), the stream is cut before the answer, and MCP
+//! clients keep waiting for that answer until their own timeout: 15 of 4 000 tool calls under a
+//! restart every 20 s in `bench/godot/load`. bridgedock passes the stream on as it comes and,
+//! when it ends without the answer, ends it with a JSON-RPC error for each request still
+//! unanswered — the -32002 the stdio bridge answers with when a server restarts mid-request.
+
+use axum::body::Body;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use crate::protocol::jsonrpc::SERVER_UNREACHABLE;
+
+/// An event this big is not followed: the stream is passed on untouched, nothing is added.
+const MAX_EVENT: usize = 8 * 1024 * 1024;
+
+/// The ids of the requests in a POST body (one message or a batch); notifications and answers
+/// have none.
+pub fn request_ids(body: &[u8]) -> Vec<Value> {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return Vec::new();
+    };
+    let messages = match v {
+        Value::Array(items) => items,
+        one => vec![one],
+    };
+    messages
+        .into_iter()
+        .filter(|m| m.get("method").is_some())
+        .filter_map(|m| m.get("id").filter(|id| !id.is_null()).cloned())
+        .collect()
+}
+
+/// `body` (godot-ai's SSE answer to the requests `ids`), ended with an error for each request
+/// it did not answer.
+pub fn guard(body: Body, ids: Vec<Value>, server: String) -> Body {
+    let watch = Watch {
+        unanswered: ids,
+        event: Vec::new(),
+        following: true,
+    };
+    let stream =
+        futures_util::stream::unfold(Some((body.into_data_stream(), watch)), move |state| {
+            let server = server.clone();
+            async move {
+                let (mut inner, mut watch) = state?;
+                match inner.next().await {
+                    Some(Ok(chunk)) => {
+                        watch.see(&chunk);
+                        Some((Ok::<Bytes, std::io::Error>(chunk), Some((inner, watch))))
+                    }
+                    // Cut off (an error) or ended: what is still unanswered gets its error.
+                    Some(Err(_)) | None => {
+                        let tail = watch.closing_events(&server);
+                        (!tail.is_empty()).then_some((Ok(tail), None))
+                    }
+                }
+            }
+        });
+    Body::from_stream(stream)
+}
+
+struct Watch {
+    unanswered: Vec<Value>,
+    /// The event read so far (without `\r`), up to its blank line.
+    event: Vec<u8>,
+    following: bool,
+}
+
+impl Watch {
+    fn see(&mut self, chunk: &[u8]) {
+        if !self.following || self.unanswered.is_empty() {
+            return;
+        }
+        self.event
+            .extend(chunk.iter().copied().filter(|b| *b != b'\r'));
+        while let Some(end) = self.event.windows(2).position(|w| w == b"\n\n") {
+            let event: Vec<u8> = self.event.drain(..end + 2).collect();
+            self.answered_in(&event);
+        }
+        if self.event.len() > MAX_EVENT {
+            // Cannot tell what it holds without keeping all of it: add nothing.
+            self.following = false;
+            self.event = Vec::new();
+        }
+    }
+
+    fn answered_in(&mut self, event: &[u8]) {
+        let text = String::from_utf8_lossy(event);
+        let data: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(|d| d.strip_prefix(' ').unwrap_or(d))
+            .collect();
+        if data.is_empty() {
+            return;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(&data.join("\n")) else {
+            return;
+        };
+        let messages = match v {
+            Value::Array(items) => items,
+            one => vec![one],
+        };
+        for m in messages {
+            if m.get("result").is_some() || m.get("error").is_some() {
+                if let Some(id) = m.get("id") {
+                    self.unanswered.retain(|u| u != id);
+                }
+            }
+        }
+    }
+
+    fn closing_events(&self, server: &str) -> Bytes {
+        if !self.following {
+            return Bytes::new();
+        }
+        let mut out = String::new();
+        for id in &self.unanswered {
+            let error = json!({"jsonrpc": "2.0", "id": id, "error": {
+                "code": SERVER_UNREACHABLE,
+                "message": format!(
+                    "godot-ai (server `{server}`) went away before answering — restarted or stopped; \
+                     whether the editor carried the request out is unknown. bridgedock keeps your \
+                     session: retry once it is back"
+                ),
+            }});
+            out.push_str(&format!("event: message\ndata: {error}\n\n"));
+        }
+        Bytes::from(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn read(body: Body) -> String {
+        String::from_utf8(body.collect().await.unwrap().to_bytes().to_vec()).unwrap()
+    }
+
+    fn cut_after(chunks: Vec<&'static str>) -> Body {
+        let mut items: Vec<Result<Bytes, std::io::Error>> =
+            chunks.into_iter().map(|c| Ok(Bytes::from(c))).collect();
+        items.push(Err(std::io::Error::other("incomplete chunked read")));
+        Body::from_stream(futures_util::stream::iter(items))
+    }
+
+    #[test]
+    fn the_requests_of_a_body_are_those_with_a_method_and_an_id() {
+        assert_eq!(
+            request_ids(br#"{"jsonrpc":"2.0","id":7,"method":"tools/call"}"#),
+            vec![json!(7)]
+        );
+        assert_eq!(
+            request_ids(
+                br#"[{"jsonrpc":"2.0","id":"a","method":"x"},{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":3,"result":{}}]"#
+            ),
+            vec![json!("a")]
+        );
+        assert!(request_ids(b"not json").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_stream_cut_before_the_answer_ends_with_an_error_for_the_request() {
+        let body = guard(
+            cut_after(vec![
+                ": ping\r\n\r\n",
+                "event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\r\n\r\n",
+            ]),
+            vec![json!(7)],
+            "godot".into(),
+        );
+        let text = read(body).await;
+        assert!(
+            text.starts_with(": ping\r\n\r\nevent: message\r\n"),
+            "{text}"
+        );
+        let last = text.trim_end().lines().last().unwrap();
+        let error: Value = serde_json::from_str(last.strip_prefix("data: ").unwrap()).unwrap();
+        assert_eq!(error["id"], 7);
+        assert_eq!(error["error"]["code"], SERVER_UNREACHABLE);
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("server `godot`")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answered_request_gets_nothing_added_even_if_the_stream_is_cut_later() {
+        // The answer arrives split over two chunks.
+        let body = guard(
+            cut_after(vec![
+                "event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"x\",",
+                "\"result\":{\"content\":[]}}\r\n\r\n",
+            ]),
+            vec![json!("x")],
+            "godot".into(),
+        );
+        let text = read(body).await;
+        assert_eq!(
+            text,
+            "event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"x\",\"result\":{\"content\":[]}}\r\n\r\n"
+        );
+        // An answer with an error counts too, and another id's answer does not.
+        let body = guard(
+            cut_after(vec![
+                "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-1,\"message\":\"no\"}}\n\n",
+            ]),
+            vec![json!(1), json!(2)],
+            "godot".into(),
+        );
+        let text = read(body).await;
+        assert_eq!(text.matches("\"code\":-32002").count(), 1, "{text}");
+        assert!(text.contains("\"id\":2"));
+    }
+}
