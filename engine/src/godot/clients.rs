@@ -165,6 +165,9 @@ impl GodotAi {
                 c.pending += 1;
             });
         }
+        if method == Method::POST {
+            self.editors_back().await;
+        }
         let upstream = session.as_deref().map(|id| self.upstream_of(id));
         let (port, bearer) = self.mcp_target();
         let mut res = super::proxy::forward(

@@ -147,6 +147,10 @@ fn free_port() -> std::io::Result<u16> {
 }
 
 /// One running godot-ai side: what the relay, the proxy and the prober share.
+/// How long an AI client's call waits for editors to be back on a restarted godot-ai; a restart
+/// with uvx takes 5–9 s here, the editors' replay a few milliseconds after godot-ai answers.
+pub const EDITORS_BACK_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 pub struct GodotAi {
     pub plan: GodotPlan,
     status: StatusHub,
@@ -154,6 +158,9 @@ pub struct GodotAi {
     /// Bumped each time the prober sees a godot-ai instance answer for the first time: relays
     /// waiting to reconnect try at once instead of waiting out the rest of their delay.
     instance_seen: tokio::sync::watch::Sender<u64>,
+    /// Bumped on every change to an editor: AI clients' calls waiting for editors to be back
+    /// on a restarted godot-ai look again.
+    editors_changed: tokio::sync::watch::Sender<u64>,
     http_clients: clients::HttpClients,
     pub shutdown: CancellationToken,
 }
@@ -192,6 +199,7 @@ impl GodotAi {
                 _claim: None,
             }),
             instance_seen: tokio::sync::watch::channel(0).0,
+            editors_changed: tokio::sync::watch::channel(0).0,
             http_clients: clients::HttpClients::default(),
             shutdown,
         });
@@ -419,6 +427,7 @@ impl GodotAi {
 
     pub fn put_editor(&self, id: u64, editor: EditorSession) {
         self.state.lock().editors.insert(id, editor);
+        self.editors_changed.send_modify(|n| *n += 1);
         self.publish();
     }
 
@@ -426,12 +435,44 @@ impl GodotAi {
         if let Some(e) = self.state.lock().editors.get_mut(&id) {
             f(e);
         }
+        self.editors_changed.send_modify(|n| *n += 1);
         self.publish();
     }
 
     pub fn remove_editor(&self, id: u64) {
         self.state.lock().editors.remove(&id);
+        self.editors_changed.send_modify(|n| *n += 1);
         self.publish();
+    }
+
+    /// Editors on their way back to godot-ai (it restarted; their link reconnects), not those
+    /// whose circuit is open.
+    fn editors_away(&self) -> usize {
+        self.state
+            .lock()
+            .editors
+            .values()
+            .filter(|e| e.upstream != "connected" && e.circuit != breaker::Circuit::Open)
+            .count()
+    }
+
+    /// An AI client's call while editors are being reattached to a restarted godot-ai waits for
+    /// them (at most [`EDITORS_BACK_WAIT`]): godot-ai answers as soon as it listens, and before
+    /// bridgedock has replayed the editors' handshakes a tool call would fail with godot-ai's
+    /// PLUGIN_DISCONNECTED ("Godot session not found") although the editor is seconds away.
+    pub async fn editors_back(&self) {
+        if self.editors_away() == 0 {
+            return;
+        }
+        let mut changed = self.editors_changed.subscribe();
+        let _ = tokio::time::timeout(EDITORS_BACK_WAIT, async {
+            while self.editors_away() > 0 {
+                if changed.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 
     /// Is an editor with this session id connected already (through another socket)?
