@@ -323,6 +323,24 @@ async def test_a_call_in_flight_when_godot_ai_restarts_gets_a_clear_error_not_si
 
 
 @pytest.mark.anyio
+async def test_a_call_while_godot_ai_stays_down_fails_by_id_after_the_wait(bd: GodotDaemon) -> None:
+    """godot-ai stopped: the call is held 30 s for it, then answered with a JSON-RPC error for
+    that call (an HTTP 502 would reach the SDK as an error of no request: it would wait forever)."""
+    async with ai_client(bridge_url(bd), bd.token) as ai:
+        bd.daemon.ctl("stop", "godot")
+        try:
+            started = time.monotonic()
+            with pytest.raises(McpError) as failed:
+                await asyncio.wait_for(ai.call_tool("session_manage", {"op": "list"}), 90)
+            assert failed.value.error.code == -32002, failed.value.error
+            assert failed.value.error.message.startswith("server `godot`: godot-ai is not answering"), failed.value.error
+            assert time.monotonic() - started >= 25  # held for godot-ai first
+        finally:
+            bd.daemon.ctl("start", "godot")
+            bd.wait_live()
+
+
+@pytest.mark.anyio
 async def test_godot_ai_down_opens_the_circuit_and_back_closes_it(bd: GodotDaemon, tmp_path: Path) -> None:
     """5 failed attempts within 60 s open the editor link's circuit; the editor stays connected."""
     sim = bd.sim(tmp_path, session_id="game@00000000000000a9")

@@ -185,16 +185,25 @@ const MAX_BODY: usize = 4 * 1024 * 1024;
 /// How long a request waits for godot-ai to come back (a restart takes 6–9 s with uvx).
 const RESTART_WAIT: Duration = Duration::from_secs(30);
 
+/// bridgedock's own answer when godot-ai could not be reached: a 502 whose extension carries
+/// the message, so `/mcp/NAME` can answer each JSON-RPC request with it (see
+/// [`super::unfinished::unreachable_answer`]).
 fn bad_gateway(message: &str) -> Response {
-    (
+    let mut res = (
         StatusCode::BAD_GATEWAY,
         axum::Json(serde_json::json!({
             "jsonrpc": "2.0", "id": null,
             "error": {"code": -32002, "message": message}
         })),
     )
-        .into_response()
+        .into_response();
+    res.extensions_mut().insert(Unreachable(message.to_owned()));
+    res
 }
+
+/// Marks a response as bridgedock's own: godot-ai was not reached, for the reason given.
+#[derive(Clone, Debug)]
+pub struct Unreachable(pub String);
 
 fn is_loopback_host(host: &str) -> bool {
     let name = if let Some(rest) = host.strip_prefix('[') {

@@ -6,8 +6,15 @@
 //! restart every 20 s in `bench/godot/load`. bridgedock passes the stream on as it comes and,
 //! when it ends without the answer, ends it with a JSON-RPC error for each request still
 //! unanswered — the -32002 the stdio bridge answers with when a server restarts mid-request.
+//!
+//! Likewise when godot-ai cannot be reached at all or drops the connection before answering
+//! (it went away between reading the request and answering): bridgedock's own 502 would reach
+//! the MCP SDKs as an HTTP error that belongs to no request — the Python SDK then waits for the
+//! call forever — so each request gets a JSON-RPC error with its id instead, and a POST of
+//! notifications only is taken (202) with a warning in the server's log.
 
 use axum::body::Body;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -61,6 +68,22 @@ pub fn guard(body: Body, ids: Vec<Value>, server: String) -> Body {
             }
         });
     Body::from_stream(stream)
+}
+
+/// bridgedock's answer to the requests `ids` when godot-ai was not reached (`why`): a JSON-RPC
+/// error for each, by id, like any answer godot-ai would give.
+pub fn unreachable_answer(ids: &[Value], why: &str) -> Response {
+    let errors: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": SERVER_UNREACHABLE, "message": why}})
+        })
+        .collect();
+    let body = match <[Value; 1]>::try_from(errors) {
+        Ok([one]) => one,
+        Err(many) => Value::Array(many),
+    };
+    axum::Json(body).into_response()
 }
 
 struct Watch {
@@ -148,6 +171,20 @@ mod tests {
             chunks.into_iter().map(|c| Ok(Bytes::from(c))).collect();
         items.push(Err(std::io::Error::other("incomplete chunked read")));
         Body::from_stream(futures_util::stream::iter(items))
+    }
+
+    #[tokio::test]
+    async fn a_request_godot_ai_never_got_to_is_answered_by_id() {
+        let res = unreachable_answer(&[json!("a")], "godot-ai is not answering");
+        assert_eq!(res.status(), axum::http::StatusCode::OK);
+        let one: Value = serde_json::from_str(&read(res.into_body()).await).unwrap();
+        assert_eq!(one["id"], "a");
+        assert_eq!(one["error"]["code"], SERVER_UNREACHABLE);
+        assert_eq!(one["error"]["message"], "godot-ai is not answering");
+        let res = unreachable_answer(&[json!(1), json!(2)], "gone");
+        let batch: Value = serde_json::from_str(&read(res.into_body()).await).unwrap();
+        assert_eq!(batch.as_array().unwrap().len(), 2);
+        assert_eq!(batch[1]["id"], 2);
     }
 
     #[test]
