@@ -329,7 +329,8 @@ def describe(e: BaseException) -> str:
     if isinstance(e, McpError):
         return "McpError %s: %s" % (e.error.code, e.error.message)
     if isinstance(e, httpx.HTTPStatusError):
-        return "HTTP %d from %s" % (e.response.status_code, e.request.url.path)
+        body = getattr(e.response, "_bench_body", "")
+        return "HTTP %d from %s%s" % (e.response.status_code, e.request.url.path, ": " + body if body else "")
     return "%s: %s" % (type(e).__name__, str(e) or repr(e))
 
 
@@ -380,6 +381,17 @@ class Stats:
                 "latency_ms": {"p50": pct(50), "p90": pct(90), "p99": pct(99), "max": pct(100)}}
 
 
+async def keep_error_body(response: httpx.Response) -> None:
+    """httpx event hook: the SDK raises on an HTTP error without reading the body, which holds
+    bridgedock's (or godot-ai's) JSON-RPC error; read it first so the failure names its cause."""
+    if response.status_code >= 400 and response.status_code != 404:
+        try:
+            await response.aread()
+            response._bench_body = response.text[:500]
+        except Exception:  # noqa: BLE001 - diagnostics only
+            pass
+
+
 async def one_call(s: ClientSession, editor: Editor, deadline: float):
     """One editor_state call: ("ok"|"misrouted"|"failed"|"lost"|"terminated", message, ms)."""
     t = time.perf_counter()
@@ -426,7 +438,8 @@ async def ai_client(i: int, url: str, token: str, editor: Editor, calls: int, ra
         started = time.time()
         try:
             async with httpx.AsyncClient(headers={"Authorization": "Bearer %s" % token},
-                                         timeout=httpx.Timeout(deadline + 5)) as http:
+                                         timeout=httpx.Timeout(deadline + 5),
+                                         event_hooks={"response": [keep_error_body]}) as http:
                 async with streamable_http_client(url, http_client=http) as (r, w, session_id):
                     async with ClientSession(r, w) as s:
                         with anyio.fail_after(deadline):
