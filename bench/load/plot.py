@@ -88,7 +88,7 @@ def main(src, out):
     ax_load.plot(load_t, load1, color="tab:red", linestyle="--", label="load average (1 min, 2 cores)")
     ax_load.set_ylabel("machine load average", color="tab:red")
     ax_load.set_ylim(0, max(load1) * 1.3)
-    lines = ax_rate.get_lines() + ax_load.get_lines()
+    lines = [l for l in ax_rate.get_lines() if not l.get_label().startswith("_")] + ax_load.get_lines()
     ax_rate.legend(lines, [l.get_label() for l in lines], loc="lower right", fontsize=8)
     ax_rate.set_xlabel("minutes since the load started (samples every %g s under load, every 1 s before and after)"
                        % r["sample_every_s"])
