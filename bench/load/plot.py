@@ -2,7 +2,8 @@
 """Plots a soak run (bench/results/soak-<date>.json) to a PNG: bridgedockd's resident memory
 and open file descriptors every sample, with the answers per second and the machine's load
 average beneath. Usage: plot.py SOAK.json OUT.png (needs matplotlib; bench/load/soak makes a
-venv with it)."""
+venv with it). A result carrying its own "title" (bench/godot/load.py soak) also gets its
+anonymous memory drawn and a mark at each entry of its "restarts"."""
 
 import json
 import sys
@@ -42,7 +43,7 @@ def main(src, out):
     fig, (ax_mem, ax_rate) = plt.subplots(2, 1, figsize=(10, 7), sharex=True,
                                           gridspec_kw={"height_ratios": [3, 2]})
     s = r["summary"]
-    fig.suptitle(
+    fig.suptitle(r["title"], fontsize=10) if r.get("title") else fig.suptitle(
         "bridgedockd soak, %s: %d clients × %g req/s (mixed 16 B–64 KiB) across 3 stdio echo servers, %d s\n"
         "%d requests: %d answered, %d errors, %d misrouted, %d lost"
         % (r["date"], r["clients"], r["rate_per_client"], r["duration_s"], s["sent"], s["ok"],
@@ -52,6 +53,14 @@ def main(src, out):
     for ax in (ax_mem, ax_rate):
         ax.axvspan(0, load_end, color="0.92", zorder=0)
     ax_mem.plot(minutes, rss, "o-", color="tab:blue", markersize=2, label="RSS (MiB)")
+    if r.get("title"):
+        anon = [x["rss_anon_kb"] / 1024.0 for x in timeline]
+        ax_mem.plot(minutes, anon, "o-", color="tab:purple", markersize=2, label="RssAnon (MiB)")
+    restarts = [(x["t"] - t0) / 60.0 for x in r.get("restarts", [])]
+    for i, x in enumerate(restarts):
+        for ax in (ax_mem, ax_rate):
+            ax.axvline(x, color="tab:red", alpha=0.25, linewidth=1,
+                       label="restart" if i == 0 and ax is ax_mem else None)
     ax_mem.axhline(before, color="tab:blue", linestyle=":", linewidth=1)
     ax_mem.annotate("before the load: %.1f MiB" % before, (minutes[0], before), textcoords="offset points",
                     xytext=(4, -12), fontsize=8, color="tab:blue")
@@ -68,7 +77,7 @@ def main(src, out):
     ax_fd.step(minutes, fds, where="post", color="tab:orange", label="open fds")
     ax_fd.set_ylabel("open file descriptors", color="tab:orange")
     ax_fd.set_ylim(0, max(fds) * 1.3)
-    lines = ax_mem.get_lines()[:1] + ax_fd.get_lines()
+    lines = [l for l in ax_mem.get_lines() if not l.get_label().startswith("_")] + ax_fd.get_lines()
     ax_mem.legend(lines, [l.get_label() for l in lines], loc="lower right", fontsize=8)
 
     ax_rate.plot(rate_t, rate, color="tab:green", label="answers/s (client)")
@@ -79,7 +88,7 @@ def main(src, out):
     ax_load.plot(load_t, load1, color="tab:red", linestyle="--", label="load average (1 min, 2 cores)")
     ax_load.set_ylabel("machine load average", color="tab:red")
     ax_load.set_ylim(0, max(load1) * 1.3)
-    lines = ax_rate.get_lines() + ax_load.get_lines()
+    lines = [l for l in ax_rate.get_lines() if not l.get_label().startswith("_")] + ax_load.get_lines()
     ax_rate.legend(lines, [l.get_label() for l in lines], loc="lower right", fontsize=8)
     ax_rate.set_xlabel("minutes since the load started (samples every %g s under load, every 1 s before and after)"
                        % r["sample_every_s"])
