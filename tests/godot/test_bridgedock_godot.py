@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -124,7 +125,10 @@ class GodotDaemon:
         )
 
     def stop(self) -> None:
-        self.daemon.stop()
+        try:
+            self.daemon.stop()
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 @asynccontextmanager
