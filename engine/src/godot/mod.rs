@@ -36,7 +36,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::status::{Diagnosis, EditorSession, GodotStatus, StatusHub, now_ms};
+use crate::status::{Diagnosis, EditorSession, GodotStatus, ServerState, StatusHub, now_ms};
 use breaker::Circuit;
 use record::Capabilities;
 
@@ -445,30 +445,47 @@ impl GodotAi {
         self.publish();
     }
 
-    /// Editors on their way back to godot-ai (it restarted; their link reconnects), not those
-    /// whose circuit is open.
-    fn editors_away(&self) -> usize {
-        self.state
-            .lock()
-            .editors
-            .values()
-            .filter(|e| e.upstream != "connected" && e.circuit != breaker::Circuit::Open)
-            .count()
+    /// Should an AI client's call wait before going to godot-ai? Only when editors are attached
+    /// and godot-ai is on its way down or back (restart, crash) or an editor's link is being
+    /// re-established — not for editors whose circuit is open, and never without editors.
+    fn hold_calls(&self) -> bool {
+        let (editors, away) = {
+            let s = self.state.lock();
+            let away = s
+                .editors
+                .values()
+                .filter(|e| e.upstream != "connected" && e.circuit != breaker::Circuit::Open)
+                .count();
+            (s.editors.len(), away)
+        };
+        if editors == 0 {
+            return false;
+        }
+        away > 0
+            || self.status.server(&self.plan.name).is_some_and(|s| {
+                matches!(
+                    s.state,
+                    ServerState::Stopping | ServerState::Starting | ServerState::Backoff { .. }
+                )
+            })
     }
 
-    /// An AI client's call while editors are being reattached to a restarted godot-ai waits for
-    /// them (at most [`EDITORS_BACK_WAIT`]): godot-ai answers as soon as it listens, and before
-    /// bridgedock has replayed the editors' handshakes a tool call would fail with godot-ai's
+    /// An AI client's call during a godot-ai restart waits (at most [`EDITORS_BACK_WAIT`]) until
+    /// godot-ai is running again with the editors re-attached: the old godot-ai still answers
+    /// while it shuts down, and the new one as soon as it listens, in both cases before
+    /// bridgedock has replayed the editors' handshakes — a tool call would fail with godot-ai's
     /// PLUGIN_DISCONNECTED ("Godot session not found") although the editor is seconds away.
     pub async fn editors_back(&self) {
-        if self.editors_away() == 0 {
+        if !self.hold_calls() {
             return;
         }
         let mut changed = self.editors_changed.subscribe();
         let _ = tokio::time::timeout(EDITORS_BACK_WAIT, async {
-            while self.editors_away() > 0 {
-                if changed.changed().await.is_err() {
-                    break;
+            while self.hold_calls() {
+                // Editor changes wake it at once; the server's state is looked at every 100 ms.
+                tokio::select! {
+                    _ = changed.changed() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
                 }
             }
         })
