@@ -53,6 +53,10 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import procstat  # noqa: E402  (bench/procstat.py)
+from procstat import sample  # noqa: E402
+
 import anyio
 import httpx
 from mcp import ClientSession
@@ -90,55 +94,8 @@ def free_port() -> int:
 
 # ---------------------------------------------------------------- /proc
 
-def status_kb(pid: int, field: str):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def fd_count(pid: int):
-    try:
-        return len(os.listdir("/proc/%d/fd" % pid))
-    except OSError:
-        return None
-
-
-def loadavg() -> list[float]:
-    with open("/proc/loadavg") as f:
-        return [float(x) for x in f.read().split()[:3]]
-
-
-def sample(pid: int) -> dict:
-    return {
-        "t": time.time(),
-        "rss_kb": status_kb(pid, "VmRSS"),
-        "rss_anon_kb": status_kb(pid, "RssAnon"),
-        "rss_file_kb": status_kb(pid, "RssFile"),
-        "hwm_kb": status_kb(pid, "VmHWM"),
-        "threads": status_kb(pid, "Threads"),
-        "fds": fd_count(pid),
-        "loadavg": loadavg(),
-    }
-
-
-def marked_pids() -> list[int]:
-    out = []
-    needle = ("%s=%s" % (MARK_VAR, RUN_ID)).encode()
-    for p in os.listdir("/proc"):
-        if not p.isdigit() or int(p) == os.getpid():
-            continue
-        try:
-            with open("/proc/%s/environ" % p, "rb") as f:
-                if needle in f.read().split(b"\0"):
-                    out.append(int(p))
-        except OSError:
-            pass
-    return out
+def marked_pids():
+    return procstat.marked_pids(MARK_VAR, RUN_ID)
 
 
 def machine() -> dict:

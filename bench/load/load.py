@@ -35,6 +35,10 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import procstat  # noqa: E402  (bench/procstat.py)
+from procstat import sample  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 ECHO = os.path.join(ROOT, "bench", "bridge", "echo-server.mjs")
@@ -59,57 +63,8 @@ def child_env():
 
 # ---------------------------------------------------------------- /proc
 
-def status_kb(pid, field):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def fd_count(pid):
-    try:
-        return len(os.listdir("/proc/%d/fd" % pid))
-    except OSError:
-        return None
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return [float(x) for x in f.read().split()[:3]]
-
-
-def sample(pid):
-    return {
-        "t": time.time(),
-        "rss_kb": status_kb(pid, "VmRSS"),
-        # VmRSS = anonymous (heap, stacks) + file-backed (the binary's code pages, paged in as
-        # code paths are first used) + shared memory.
-        "rss_anon_kb": status_kb(pid, "RssAnon"),
-        "rss_file_kb": status_kb(pid, "RssFile"),
-        "hwm_kb": status_kb(pid, "VmHWM"),
-        "threads": status_kb(pid, "Threads"),
-        "fds": fd_count(pid),
-        "loadavg": loadavg(),
-    }
-
-
 def marked_pids():
-    out = []
-    needle = ("%s=%s" % (MARK_VAR, RUN_ID)).encode()
-    for p in os.listdir("/proc"):
-        if not p.isdigit() or int(p) == os.getpid():
-            continue
-        try:
-            with open("/proc/%s/environ" % p, "rb") as f:
-                if needle in f.read().split(b"\0"):
-                    out.append(int(p))
-        except OSError:
-            pass
-    return out
+    return procstat.marked_pids(MARK_VAR, RUN_ID)
 
 
 def machine():
