@@ -197,37 +197,11 @@ impl GodotAi {
             res = client_response(res, upstream, public);
         }
         if method == Method::POST {
-            if let Some(why) = res.extensions().get::<super::proxy::Unreachable>().cloned() {
-                let ids = super::unfinished::request_ids(&body);
-                if ids.is_empty() {
-                    // Only notifications or answers: nobody waits for a reply, and an HTTP
-                    // error would end the Python SDK's whole session (its writer task fails).
-                    tracing::warn!(
-                        server = %server,
-                        "an AI client's notification could not be passed on: {}",
-                        why.0
-                    );
-                    res = StatusCode::ACCEPTED.into_response();
-                } else {
-                    res = super::unfinished::unreachable_answer(
-                        &ids,
-                        &format!("server `{server}`: {}", why.0),
-                    );
-                }
-            }
-        }
-        let is_sse = res
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|t| t.starts_with("text/event-stream"));
-        if method == Method::POST && is_sse {
-            let ids = super::unfinished::request_ids(&body);
-            if !ids.is_empty() {
-                let (parts, stream) = res.into_parts();
-                let stream = super::unfinished::guard(stream, ids, server.clone());
-                res = Response::from_parts(parts, stream);
-            }
+            res = super::unfinished::answer_for_client(
+                res,
+                super::unfinished::request_ids(&body),
+                &server,
+            );
         }
         let code = res.status();
         if let Some(id) = &session {

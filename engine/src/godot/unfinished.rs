@@ -14,11 +14,13 @@
 //! notifications only is taken (202) with a warning in the server's log.
 
 use axum::body::Body;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
+use super::proxy::Unreachable;
 use crate::protocol::jsonrpc::SERVER_UNREACHABLE;
 
 /// An event this big is not followed: the stream is passed on untouched, nothing is added.
@@ -41,9 +43,38 @@ pub fn request_ids(body: &[u8]) -> Vec<Value> {
         .collect()
 }
 
+/// What goes back to an AI client for its POST of the requests `ids`: godot-ai's answer, with an
+/// SSE answer guarded (see [`guard`]); or, when bridgedock could not reach godot-ai, a JSON-RPC
+/// error for each request — and a 202 for notifications only, with a warning in `server`'s log.
+pub fn answer_for_client(res: Response, ids: Vec<Value>, server: &str) -> Response {
+    if let Some(why) = res.extensions().get::<Unreachable>() {
+        if ids.is_empty() {
+            // Nobody waits for a reply, and an HTTP error would end the Python SDK's whole
+            // session (its writer task fails).
+            tracing::warn!(
+                server = %server,
+                "an AI client's notification could not be passed on: {}",
+                why.0
+            );
+            return StatusCode::ACCEPTED.into_response();
+        }
+        return unreachable_answer(&ids, &format!("server `{server}`: {}", why.0));
+    }
+    let is_sse = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/event-stream"));
+    if ids.is_empty() || !is_sse {
+        return res;
+    }
+    let (parts, stream) = res.into_parts();
+    Response::from_parts(parts, guard(stream, ids, server.to_owned()))
+}
+
 /// `body` (godot-ai's SSE answer to the requests `ids`), ended with an error for each request
 /// it did not answer.
-pub fn guard(body: Body, ids: Vec<Value>, server: String) -> Body {
+fn guard(body: Body, ids: Vec<Value>, server: String) -> Body {
     let watch = Watch {
         unanswered: ids,
         event: Vec::new(),
