@@ -598,3 +598,74 @@ def test_without_uvx_the_server_says_what_to_install() -> None:
         assert s["program"] == "uvx" and "uv" in s["hint"]
     finally:
         d.stop()
+
+
+@asynccontextmanager
+async def attach_bridge(d: GodotDaemon, tmp_path: Path) -> AsyncIterator[ClientSession]:
+    """The plugin's usual AI-client setup: godot-ai's own stdio attach bridge (`godot-ai attach`),
+    run by the official MCP Python SDK as Claude Code would, on godot-ai's public ports."""
+    from mcp import StdioServerParameters
+    from mcp.client.stdio import stdio_client
+    overrides = tmp_path / "overrides.txt"
+    overrides.write_text("certifi>=2026.10.18\n")
+    env = dict(os.environ)  # uv's index, proxy and certificate settings included
+    env["GODOT_AI_CAPABILITY_DIR"] = str(d.caps)
+    env["GODOT_AI_DISABLE_TELEMETRY"] = "1"
+    env["FASTMCP_CHECK_FOR_UPDATES"] = "off"
+    params = StdioServerParameters(
+        command=UVX,
+        args=["--overrides", str(overrides), "--from", f"godot-ai=={VERSION}", "godot-ai", "attach",
+              "--port", str(d.http_port), "--ws-port", str(d.ws_port)],
+        env=env,
+    )
+    errlog = open(tmp_path / "attach.stderr", "w+")
+    try:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                yield session
+    finally:
+        errlog.close()
+
+
+@pytest.mark.anyio
+async def test_godot_ais_own_attach_bridge_keeps_working_across_a_restart(bd: GodotDaemon, tmp_path: Path) -> None:
+    """`godot-ai attach` (what the plugin sets AI clients up with) finds bridgedock's godot-ai on
+    the public port, reaches the editor, and keeps answering after Restart."""
+    sim = bd.sim(tmp_path, session_id="game@00000000000000f6")
+    async with sim:
+        await sim.wait_connected(timeout=20)
+        bd.wait("to list the editor", lambda s: (e := bd.editor(sim.session_id)) and e["upstream"] == "connected", 20)
+        pid = bd.godot()["pid"]
+        async with attach_bridge(bd, tmp_path) as ai:
+            is_error, state = await tool(ai, "editor_state", {})
+            assert not is_error, state
+            assert state["project_name"] == "game"
+            old_instance = bd.godot()["godot"]["instance_id"]
+            bd.daemon.ctl("restart", "godot")
+            bd.wait("the editor back on the new godot-ai",
+                    lambda s: s["godot"]["instance_id"] not in (None, old_instance)
+                    and (e := bd.editor(sim.session_id)) and e["upstream"] == "connected", START)
+            for _ in range(3):
+                is_error, state = await tool(ai, "editor_state", {})
+                assert not is_error, state
+                assert state["project_name"] == "game"
+            # It attached to bridgedock's godot-ai, the restarted one, and never started its own
+            # on the public port.
+            assert bd.godot()["pid"] != pid
+            assert own_backends(bd.http_port) == [], own_backends(bd.http_port)
+
+
+def own_backends(port: int) -> list[str]:
+    """godot-ai servers listening on `port` themselves (what an attach bridge spawns when it
+    finds no compatible server there)."""
+    found = []
+    for p in Path("/proc").iterdir():
+        try:
+            argv = (p / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        args = [a.decode(errors="replace") for a in argv]
+        if "godot_ai" in args and "streamable-http" in args and str(port) in args:
+            found.append(" ".join(args))
+    return found

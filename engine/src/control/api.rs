@@ -281,6 +281,8 @@ async fn mcp_get(
     ws.protocols(["mcp"])
         .max_message_size(crate::bridge::ws::MAX_FRAME_BYTES)
         .max_frame_size(crate::bridge::ws::MAX_FRAME_BYTES)
+        .read_buffer_size(crate::bridge::ws::READ_BUFFER_BYTES)
+        .write_buffer_size(crate::bridge::ws::WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| {
             crate::bridge::ws::serve_client(
                 socket,
