@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bridgedock_engine::status::{StatusChange, now_ms};
+use bridgedock_engine::status::{ServerState, StatusChange, now_ms};
 use parking_lot::Mutex;
 use tauri::AppHandle;
 use tauri_plugin_notification::NotificationExt;
@@ -55,6 +55,14 @@ impl Limiter {
         }
     }
 
+    /// A notice that is always shown (the server gave up: it will not crash again until someone
+    /// starts it, so this cannot repeat): how many were held back before it. It counts as shown.
+    pub fn show_now(&mut self, server: &str, now: Instant) -> u32 {
+        let slot = self.servers.entry(server.to_string()).or_default();
+        slot.last_shown = Some(now);
+        std::mem::take(&mut slot.held_back)
+    }
+
     /// When a summary is due: how many were held back (and resets the count and the quiet
     /// time), or 0 when a later notification already told them.
     pub fn take_summary(&mut self, server: &str, now: Instant) -> u32 {
@@ -101,7 +109,14 @@ pub fn spawn(app: AppHandle, engine: Arc<bridgedock_engine::Engine>) {
             let Some((title, body)) = summary::crash_notice(server, now_ms()) else {
                 continue;
             };
-            let decision = limiter.lock().offer(&server.name, Instant::now());
+            // Giving up ends a crash loop: the one notice that must not wait for the quiet time.
+            let decision = if matches!(server.state, ServerState::Failed { .. }) {
+                Decision::Show {
+                    held_back: limiter.lock().show_now(&server.name, Instant::now()),
+                }
+            } else {
+                limiter.lock().offer(&server.name, Instant::now())
+            };
             match decision {
                 Decision::Show { held_back } => {
                     let body = if held_back > 0 {
@@ -179,6 +194,21 @@ mod tests {
                 summary_at: Some(t0 + QUIET + QUIET)
             }
         );
+    }
+
+    #[test]
+    fn giving_up_is_shown_at_once_with_what_was_held_back() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut l = Limiter::default();
+        assert_eq!(l.offer("a", t0), Decision::Show { held_back: 0 });
+        l.offer("a", t0 + s(1));
+        l.offer("a", t0 + s(3));
+        assert_eq!(l.show_now("a", t0 + s(8)), 2);
+        // the summary due at t0 + QUIET has nothing left to say
+        assert_eq!(l.take_summary("a", t0 + QUIET), 0);
+        // and it counts as shown: a crash right after (started again) waits for the quiet time
+        assert!(matches!(l.offer("a", t0 + s(9)), Decision::Hold { .. }));
     }
 
     #[test]

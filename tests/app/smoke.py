@@ -22,7 +22,8 @@ after 300 ms; not started until the test asks). Checks:
     --hidden, and unchecking it removes the file;
   - starting `crashy` from the tray raises one desktop notification (a Notify call to
     org.freedesktop.Notifications, seen by dbus-monitor) although it crashes again and again:
-    the rest are held back and summed up in one notification 30 s later;
+    the rest are held back and summed up in one notification 30 s later; when it gives up (6th
+    crash, BRIDGEDOCK_CRASH_LIMIT=6) that is notified at once, quiet time or not;
   - Quit stops every server (no process, no child record left) and the app exits 0;
   - started with --hidden (as on login) it opens no web view until Open Dock; SIGTERM quits it
     cleanly, like Quit;
@@ -212,15 +213,21 @@ class Notifications:
 
     def calls(self):
         """[(summary, body)] of every Notify call so far, in order."""
+        return [(summary, body) for _, summary, body in self.timed_calls()]
+
+    def timed_calls(self):
+        """[(bus time in s, summary, body)] of every Notify call so far, in order."""
         text = open(self.log_path).read()
         calls = []
         for block in re.split(r"\n(?=method call |signal |method return |error )", text):
-            if "member=Notify" not in block.split("\n", 1)[0]:
+            header = block.split("\n", 1)[0]
+            if "member=Notify" not in header:
                 continue
             # Notify(app_name, replaces_id, app_icon, summary, body, actions, hints, timeout)
             strings = re.findall(r'^   string "(.*?)"$', block, re.M | re.S)
-            if len(strings) >= 4:
-                calls.append((strings[2], strings[3]))
+            at = re.search(r"time=([0-9.]+)", header)
+            if len(strings) >= 4 and at:
+                calls.append((float(at.group(1)), strings[2], strings[3]))
         return calls
 
     def stop(self):
@@ -351,7 +358,7 @@ class Setup:
                     f'restart = "on-failure"\nautostart = false\n')
         self.env = dict(os.environ, BRIDGEDOCK_CONFIG_DIR=self.config_dir,
                         BRIDGEDOCK_STATE_DIR=self.state_dir, HOME=home, XDG_CONFIG_HOME=self.xdg,
-                        TAURI_WEBVIEW_AUTOMATION="true")
+                        TAURI_WEBVIEW_AUTOMATION="true", BRIDGEDOCK_CRASH_LIMIT="6")
         self.env.pop("BRIDGEDOCK_CONFIG", None)
         self.app_log, self.exit_file = w("app.log"), w("app.exit")
         self.wrapper = w("bridgedock-under-test")
@@ -551,6 +558,15 @@ def main():
         check("... then one notification sums up the held-back ones",
               summary and re.fullmatch(r"crashy: \d+ more crash notifications? held back", summary[0][0])
               and summary[0][1].startswith("now: "), summary)
+        # BRIDGEDOCK_CRASH_LIMIT=6: the 6th crash, ~33 s after the first, is the last.
+        gave_up = wait_for("crashy to give up and say so", lambda: [
+            c for c in notifications.timed_calls() if c[1] == "crashy gave up"], 25)
+        summed_at = next((t for t, title, _ in notifications.timed_calls() if "held back" in title), None)
+        check("giving up is notified at once, although within 30 s of the summary",
+              gave_up and summed_at and gave_up[0][0] - summed_at < NOTIFY_QUIET_S
+              and gave_up[0][2].startswith("failed: gave up after 6 crashes in 5 min")
+              and api.server("crashy")["state"] == "failed",
+              gave_up and (round(gave_up[0][0] - summed_at, 1) if summed_at else None, gave_up[0][1:]))
         tray.click("Stop", under="crashy — ")
         check("tray Stop stops crashy", wait_for(
             "crashy stopped", lambda: api.server("crashy")["state"] == "stopped", 10))
