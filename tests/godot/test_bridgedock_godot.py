@@ -153,6 +153,21 @@ async def tool(session: ClientSession, name: str, arguments: dict[str, Any]) -> 
         return bool(result.isError), text
 
 
+def restart_and_wait_for_the_editor(bd: GodotDaemon, sim: EditorSimulator) -> None:
+    """`ctl restart godot`, then until the new godot-ai answers with the editor back on it."""
+    old_instance = bd.godot()["godot"]["instance_id"]
+    bd.daemon.ctl("restart", "godot")
+    bd.wait("the editor back on the new godot-ai",
+            lambda s: s["godot"]["instance_id"] not in (None, old_instance)
+            and (e := bd.editor(sim.session_id)) and e["upstream"] == "connected", START)
+
+
+async def editor_state_of_game(ai: ClientSession) -> None:
+    is_error, state = await tool(ai, "editor_state", {})
+    assert not is_error, state
+    assert state["project_name"] == "game"
+
+
 @pytest.fixture(scope="module")
 def bd() -> Any:
     d = GodotDaemon()
@@ -274,15 +289,9 @@ async def test_an_ai_clients_session_outlives_a_godot_ai_restart(bd: GodotDaemon
             assert not is_error, state
             mine = [c for c in bd.daemon.status()["clients"] if c["server"] == "godot" and c["client_name"] == "mcp"]
             assert len(mine) == 1, mine
-            old_instance = bd.godot()["godot"]["instance_id"]
-            bd.daemon.ctl("restart", "godot")
-            bd.wait("the editor back on the new godot-ai",
-                    lambda s: s["godot"]["instance_id"] not in (None, old_instance)
-                    and (e := bd.editor(sim.session_id)) and e["upstream"] == "connected", START)
+            restart_and_wait_for_the_editor(bd, sim)
             for _ in range(3):
-                is_error, state = await tool(ai, "editor_state", {})
-                assert not is_error, state
-                assert state["project_name"] == "game"
+                await editor_state_of_game(ai)
             # Still the one client session, with the id it started with, and one reconnect.
             after = [c for c in bd.daemon.status()["clients"] if c["server"] == "godot" and c["client_name"] == "mcp"]
             assert [c["id"] for c in after] == [mine[0]["id"]], after
@@ -641,15 +650,9 @@ async def test_godot_ais_own_attach_bridge_keeps_working_across_a_restart(bd: Go
             is_error, state = await tool(ai, "editor_state", {})
             assert not is_error, state
             assert state["project_name"] == "game"
-            old_instance = bd.godot()["godot"]["instance_id"]
-            bd.daemon.ctl("restart", "godot")
-            bd.wait("the editor back on the new godot-ai",
-                    lambda s: s["godot"]["instance_id"] not in (None, old_instance)
-                    and (e := bd.editor(sim.session_id)) and e["upstream"] == "connected", START)
+            restart_and_wait_for_the_editor(bd, sim)
             for _ in range(3):
-                is_error, state = await tool(ai, "editor_state", {})
-                assert not is_error, state
-                assert state["project_name"] == "game"
+                await editor_state_of_game(ai)
             # It attached to bridgedock's godot-ai, the restarted one, and never started its own
             # on the public port.
             assert bd.godot()["pid"] != pid
