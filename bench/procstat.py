@@ -1,11 +1,14 @@
 """What the benchmarks read about a process from /proc (Linux): memory, descriptors, the
 machine's load, and which processes a run started (they carry MARK_VAR=RUN_ID in their
-environment). Shared by bench/load/load.py and bench/godot/load.py."""
+environment). Shared by bench/load/load.py, bench/godot/load.py and bench/bridge/bridge.py."""
 
 from __future__ import annotations
 
 import os
 import time
+
+# The environment variable every process a benchmark run starts carries, set to the run's id.
+MARK_VAR = "BRIDGEDOCK_BENCH_CHILD"
 
 
 def status_kb(pid: int, field: str):

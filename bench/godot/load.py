@@ -55,7 +55,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import procstat  # noqa: E402  (bench/procstat.py)
-from procstat import sample  # noqa: E402
+from procstat import MARK_VAR, sample  # noqa: E402
 
 import anyio
 import httpx
@@ -66,7 +66,6 @@ from mcp.shared.exceptions import McpError
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 EDITOR_SIM = os.path.join(ROOT, "tests", "godot", "editor_sim.py")
-MARK_VAR = "BRIDGEDOCK_BENCH_CHILD"
 RUN_ID = os.environ.get("BENCH_RUN_ID") or "bench-godot-load-%d-%d" % (os.getpid(), time.time())
 BRIDGEDOCKD = os.environ.get("BRIDGEDOCKD", "")
 UVX = os.environ.get("GODOT_AI_UVX", "")

@@ -37,12 +37,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import procstat  # noqa: E402  (bench/procstat.py)
-from procstat import sample  # noqa: E402
+from procstat import MARK_VAR, sample  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 ECHO = os.path.join(ROOT, "bench", "bridge", "echo-server.mjs")
-MARK_VAR = "BRIDGEDOCK_BENCH_CHILD"
 RUN_ID = os.environ.get("BENCH_RUN_ID") or "bench-load-%d-%d" % (os.getpid(), time.time())
 BRIDGEDOCKD = os.environ.get("BRIDGEDOCKD", "")
 CLIENT = os.environ.get("LOAD_CLIENT", "")
