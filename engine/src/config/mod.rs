@@ -33,6 +33,11 @@ pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(5);
 /// How long a request through the bridge may wait for its answer, unless configured.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a new server process may take to answer bridgedock's MCP handshake, unless
+/// configured: a cold `npx -y`/`uvx` start downloads the server first (45 s for server-memory
+/// on an empty cache, measured), and requests wait for it meanwhile.
+pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Server names end up in URLs and log-source tags, so they are kept to a URL-safe alphabet.
 pub const MAX_SERVER_NAME_LEN: usize = 64;
 
@@ -127,6 +132,9 @@ pub struct ServerConfig {
     pub stop_grace: Duration,
     /// How long a client's request may wait for the server's answer (reset by progress).
     pub request_timeout: Duration,
+    /// How long a new process may take to answer the MCP handshake before it is shown as not
+    /// answering and the requests waiting for it fail.
+    pub start_timeout: Duration,
     /// Set for `kind = "godot-ai"`: bridgedock runs that package itself and stands between it
     /// and the Godot editor plugin (see [`crate::godot`]).
     pub godot: Option<GodotAiConfig>,
@@ -167,6 +175,7 @@ impl ServerConfig {
             autostart: true,
             stop_grace: DEFAULT_STOP_GRACE,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            start_timeout: DEFAULT_START_TIMEOUT,
             godot: None,
         }
     }

@@ -22,8 +22,8 @@ use super::position::Problems;
 use super::suggest::{closest, list};
 use super::{
     BridgeConfig, Config, ConfigError, ConfigSource, DEFAULT_HOST, DEFAULT_PORT,
-    DEFAULT_REQUEST_TIMEOUT, DEFAULT_STOP_GRACE, RestartPolicy, ServerConfig, Transport,
-    server_name_problem,
+    DEFAULT_REQUEST_TIMEOUT, DEFAULT_START_TIMEOUT, DEFAULT_STOP_GRACE, RestartPolicy,
+    ServerConfig, Transport, server_name_problem,
 };
 
 const SECTIONS: &[&str] = &["bridge", "servers"];
@@ -39,6 +39,7 @@ const SERVER_KEYS: &[&str] = &[
     "autostart",
     "stop_grace",
     "request_timeout",
+    "start_timeout",
     "kind",
     "http_port",
     "ws_port",
@@ -341,6 +342,15 @@ impl<'t> Checker<'t> {
                         "use a positive duration, e.g. request_timeout = \"60s\"",
                     ),
                     Some(d) => server.request_timeout = d,
+                    None => {}
+                },
+                "start_timeout" => match self.duration(value, section, "start_timeout") {
+                    Some(d) if d.is_zero() => self.report(
+                        at,
+                        format!("`start_timeout` in {section} is zero"),
+                        "use a positive duration, e.g. start_timeout = \"2min\" (npx and uvx may download the server first)",
+                    ),
+                    Some(d) => server.start_timeout = d,
                     None => {}
                 },
                 "kind" => {
@@ -909,6 +919,13 @@ pub fn to_toml(config: &Config) -> String {
                 out,
                 "request_timeout = \"{}\"",
                 format_duration(server.request_timeout)
+            );
+        }
+        if server.start_timeout != DEFAULT_START_TIMEOUT {
+            let _ = writeln!(
+                out,
+                "start_timeout = \"{}\"",
+                format_duration(server.start_timeout)
             );
         }
     }

@@ -465,7 +465,9 @@ impl GodotAi {
             || self.status.server(&self.plan.name).is_some_and(|s| {
                 matches!(
                     s.state,
-                    ServerState::Stopping | ServerState::Starting | ServerState::Backoff { .. }
+                    ServerState::Stopping
+                        | ServerState::Starting { .. }
+                        | ServerState::Backoff { .. }
                 )
             })
     }

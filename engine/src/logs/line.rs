@@ -164,3 +164,47 @@ mod tests {
         assert_eq!(Level::from(tracing::Level::WARN), Level::Warn);
     }
 }
+
+/// A log line as one plain line for a status or a tooltip: terminal colour codes removed, and
+/// of a line redrawn with carriage returns (a progress bar) only what was drawn last.
+pub fn plain_text(text: &str) -> String {
+    let last = text
+        .split('\r')
+        .rfind(|part| !part.trim().is_empty())
+        .unwrap_or("");
+    let mut out = String::with_capacity(last.len());
+    let mut chars = last.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ params final-byte (0x40..=0x7e); other escapes: ESC + one char.
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('\u{40}'..='\u{7e}').contains(&c) {
+                        break;
+                    }
+                }
+            } else {
+                chars.next();
+            }
+        } else if !c.is_control() || c == '\t' {
+            out.push(c);
+        }
+    }
+    out.trim().to_string()
+}
+
+#[cfg(test)]
+mod plain_text_tests {
+    use super::plain_text;
+
+    #[test]
+    fn progress_bars_and_colours_become_one_plain_line() {
+        assert_eq!(plain_text("\u{1b}[32mok\u{1b}[0m done"), "ok done");
+        assert_eq!(
+            plain_text("npm http fetch 10%\rnpm http fetch 55%\r"),
+            "npm http fetch 55%"
+        );
+        assert_eq!(plain_text("plain"), "plain");
+    }
+}

@@ -20,7 +20,7 @@ mod tracing_layer;
 pub use files::{DEFAULT_FILE_MAX_BYTES, DEFAULT_FILES_KEPT, spawn_file_writer};
 pub use hub::{LIVE_TAIL_LINES, LogHub, bench_ingest};
 pub use level::guess_level;
-pub use line::{BRIDGE_SOURCE, DEFAULT_RING_LINES, Level, LogFilter, LogLine, Stream};
+pub use line::{BRIDGE_SOURCE, DEFAULT_RING_LINES, Level, LogFilter, LogLine, Stream, plain_text};
 pub use pump::{MAX_LINE_BYTES, pump_lines};
 pub use subscription::{LogEvent, LogSubscription};
 pub use tracing_layer::HubLayer;

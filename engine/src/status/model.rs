@@ -22,10 +22,24 @@ pub fn now_ms() -> u64 {
 pub enum ServerState {
     /// Not running, and nobody expects it to be.
     Stopped,
-    /// Being spawned.
-    Starting,
-    /// Its process is alive (its pid is in [`ServerStatus::pid`]).
+    /// Being spawned, or spawned and not yet answering bridgedock's MCP handshake (`npx`/`uvx`
+    /// may be downloading it): `last_line` is its latest stderr line, which says how far it got.
+    Starting {
+        since_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_line: Option<String>,
+    },
+    /// Its process is alive and has answered the MCP handshake (its pid is in
+    /// [`ServerStatus::pid`]): it is ready.
     Running { since_ms: u64 },
+    /// Its process is alive but has not answered the MCP handshake within `start_timeout`, or
+    /// refused it: `reason` says which. It is not crashed; it may still answer.
+    NotAnswering {
+        since_ms: u64,
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_line: Option<String>,
+    },
     /// Being stopped: stdin closed, then SIGTERM, then SIGKILL to its process group.
     Stopping,
     /// Waiting to restart after a crash.
@@ -56,8 +70,9 @@ impl ServerState {
     pub fn name(&self) -> &'static str {
         match self {
             ServerState::Stopped => "stopped",
-            ServerState::Starting => "starting",
+            ServerState::Starting { .. } => "starting",
             ServerState::Running { .. } => "running",
+            ServerState::NotAnswering { .. } => "not-answering",
             ServerState::Stopping => "stopping",
             ServerState::Backoff { .. } => "backoff",
             ServerState::Crashed { .. } => "crashed",
@@ -73,6 +88,20 @@ impl ServerState {
                 "running (up {})",
                 format_duration_ms(now_ms.saturating_sub(*since_ms))
             ),
+            ServerState::Starting {
+                since_ms,
+                last_line,
+            } => {
+                let mut s = format!(
+                    "starting for {}, waiting for its first answer",
+                    format_duration_ms(now_ms.saturating_sub(*since_ms))
+                );
+                if let Some(line) = last_line {
+                    s.push_str(&format!(" — {line}"));
+                }
+                s
+            }
+            ServerState::NotAnswering { reason, .. } => format!("not answering: {reason}"),
             ServerState::Backoff {
                 attempt,
                 next_at_ms,
@@ -171,6 +200,17 @@ pub struct ServerStatus {
     pub expected_version: Option<String>,
     /// The version the server reported (serverInfo.version); `None` until it says.
     pub reported_version: Option<String>,
+    /// The MCP revision bridgedock speaks with the server (`2025-11-25`, `2026-07-28`, ...),
+    /// once its process has answered the handshake.
+    #[serde(default)]
+    pub protocol_revision: Option<String>,
+    /// The client capabilities bridgedock declared to the server on behalf of all its clients
+    /// (a server of the handshake era; a stateless one is sent each client's own).
+    #[serde(default)]
+    pub declared_capabilities: Option<serde_json::Value>,
+    /// The capabilities the server declared in its handshake.
+    #[serde(default)]
+    pub server_capabilities: Option<serde_json::Value>,
     pub last_exit: Option<ExitInfo>,
     /// Requests clients sent through the bridge, and how many ended in an error.
     #[serde(default)]
@@ -264,6 +304,33 @@ pub struct Diagnosis {
 }
 
 impl ServerStatus {
+    /// A server as it is before anything happened to it: stopped, stdio, default policies.
+    pub fn new(name: impl Into<String>) -> Self {
+        ServerStatus {
+            name: name.into(),
+            state: ServerState::Stopped,
+            pid: None,
+            started_at_ms: None,
+            uptime_ms: None,
+            restarts: 0,
+            transport: Transport::Stdio,
+            restart_policy: RestartPolicy::OnFailure,
+            autostart: true,
+            command: Vec::new(),
+            expected_version: None,
+            reported_version: None,
+            protocol_revision: None,
+            declared_capabilities: None,
+            server_capabilities: None,
+            last_exit: None,
+            requests: 0,
+            errors: 0,
+            latency_p50_ms: None,
+            latency_p99_ms: None,
+            godot: None,
+        }
+    }
+
     /// True when both versions are known and differ. An unknown version never mismatches.
     pub fn version_mismatch(&self) -> bool {
         match (&self.expected_version, &self.reported_version) {
@@ -366,24 +433,8 @@ mod tests {
     #[test]
     fn unknown_versions_never_mismatch() {
         let mut s = ServerStatus {
-            name: "t".into(),
-            state: ServerState::Stopped,
-            pid: None,
-            started_at_ms: None,
-            uptime_ms: None,
-            restarts: 0,
-            transport: Transport::Stdio,
-            restart_policy: RestartPolicy::OnFailure,
-            autostart: true,
-            command: vec![],
             expected_version: Some("1.0".into()),
-            reported_version: None,
-            last_exit: None,
-            requests: 0,
-            errors: 0,
-            latency_p50_ms: None,
-            latency_p99_ms: None,
-            godot: None,
+            ..ServerStatus::new("t")
         };
         assert!(!s.version_mismatch());
         s.reported_version = Some(String::new());

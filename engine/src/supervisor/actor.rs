@@ -14,7 +14,7 @@ use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 use tokio_util::sync::CancellationToken;
 
 use super::handle::{Action, Request};
-use super::link::{self, LinkEvent, StdinQueue};
+use super::link::{self, LinkEvent, Readiness, StdinQueue};
 use super::platform::{self, GroupSignal, ProcessIdentity};
 use super::policy::{CrashTracker, Decision, LAST_STDERR_LINES, log_attempt};
 use super::records::{ChildRecord, ChildRecords};
@@ -31,6 +31,9 @@ const KILL_WAIT: Duration = Duration::from_secs(5);
 /// How long to wait for a dead child's output readers to drain.
 const DRAIN_WAIT: Duration = Duration::from_secs(1);
 const GROUP_POLL: Duration = Duration::from_millis(20);
+/// While a process has not answered the handshake, its latest stderr line (npx or uvx saying
+/// how the download goes) is copied into its state this often.
+const STARTING_LINE_EVERY: Duration = Duration::from_millis(500);
 
 pub(crate) struct ActorContext {
     /// Where the process's MCP channel goes; None drains stdout (no bridge attached).
@@ -55,6 +58,17 @@ struct Running {
     readers: Vec<JoinHandle<()>>,
     /// The last log seq before this run: its stderr tail is everything after.
     first_seq: u64,
+    /// Wall-clock start, for the state's `since_ms`.
+    started_ms: u64,
+    /// Told by the router when the process answers the MCP handshake; None when nothing
+    /// speaks MCP with it (it is running as soon as it is spawned) or once told.
+    ready: Option<oneshot::Receiver<Readiness>>,
+    /// Until then it is starting; after, not answering (but still welcome to answer).
+    answer_by: Instant,
+    /// Shown as not answering already.
+    late: bool,
+    next_line_check: Instant,
+    last_line: Option<String>,
 }
 
 enum Phase {
@@ -68,6 +82,10 @@ enum Event {
     Exited(std::io::Result<ExitStatus>),
     BackoffOver,
     Stable,
+    /// The router's word on the handshake; Err when it dropped the signal unsaid.
+    Handshake(Result<Readiness, oneshot::error::RecvError>),
+    StartTimedOut,
+    CheckStartingLine,
     Shutdown,
 }
 
@@ -104,24 +122,12 @@ impl Actor {
 
     pub fn initial_status(name: &str, spec: &ServerConfig) -> ServerStatus {
         ServerStatus {
-            name: name.to_string(),
-            state: ServerState::Stopped,
-            pid: None,
-            started_at_ms: None,
-            uptime_ms: None,
-            restarts: 0,
             transport: spec.transport,
             restart_policy: spec.restart,
             autostart: spec.autostart,
             command: display_command(spec),
             expected_version: spec.version.clone().filter(|v| !v.is_empty()),
-            reported_version: None,
-            last_exit: None,
-            requests: 0,
-            errors: 0,
-            latency_p50_ms: None,
-            latency_p99_ms: None,
-            godot: None,
+            ..ServerStatus::new(name)
         }
     }
 
@@ -141,6 +147,9 @@ impl Actor {
                     }
                     self.tracker.stable();
                 }
+                Event::Handshake(word) => self.on_handshake(word),
+                Event::StartTimedOut => self.on_start_timeout(),
+                Event::CheckStartingLine => self.check_starting_line(),
                 Event::Shutdown => break,
             }
         }
@@ -158,11 +167,28 @@ impl Actor {
             Phase::Running(run) => (None, run.stable_at),
             Phase::Idle => (None, None),
         };
-        let exit = async {
+        // While a process has not answered the handshake: its deadline, and its stderr.
+        let (answer_by, line_check) = match &self.phase {
+            Phase::Running(run) if run.ready.is_some() => (
+                (!run.late).then_some(run.answer_by),
+                Some(run.next_line_check),
+            ),
+            _ => (None, None),
+        };
+        // The running process's exit, or the router's word on its handshake (one borrow of it).
+        let process = async {
             match &mut self.phase {
-                Phase::Running(run) => (&mut run.exit)
-                    .await
-                    .unwrap_or_else(|_| Err(std::io::Error::other("the process waiter vanished"))),
+                Phase::Running(run) => {
+                    let lost = |_| Err(std::io::Error::other("the process waiter vanished"));
+                    match &mut run.ready {
+                        Some(ready) => tokio::select! {
+                            biased;
+                            result = &mut run.exit => Event::Exited(result.unwrap_or_else(lost)),
+                            word = ready => Event::Handshake(word),
+                        },
+                        None => Event::Exited((&mut run.exit).await.unwrap_or_else(lost)),
+                    }
+                }
                 _ => std::future::pending().await,
             }
         };
@@ -173,7 +199,9 @@ impl Actor {
                 Some(req) => Event::Request(req),
                 None => Event::Shutdown,
             },
-            result = exit => Event::Exited(result),
+            event = process => event,
+            _ = sleep_until(answer_by.unwrap_or(far)), if answer_by.is_some() => Event::StartTimedOut,
+            _ = sleep_until(line_check.unwrap_or(far)), if line_check.is_some() => Event::CheckStartingLine,
             _ = sleep_until(backoff_until.unwrap_or(far)), if backoff_until.is_some() => Event::BackoffOver,
             _ = sleep_until(stable_at.unwrap_or(far)), if stable_at.is_some() => Event::Stable,
         }
@@ -218,7 +246,13 @@ impl Actor {
 
     fn set_state(&self, state: ServerState) {
         self.ctx.status.update_server(&self.name, |s| {
-            if !matches!(state, ServerState::Running { .. } | ServerState::Stopping) {
+            if !matches!(
+                state,
+                ServerState::Running { .. }
+                    | ServerState::Stopping
+                    | ServerState::Starting { .. }
+                    | ServerState::NotAnswering { .. }
+            ) {
                 s.pid = None;
                 s.started_at_ms = None;
             }
@@ -246,7 +280,10 @@ impl Actor {
                 return;
             }
         };
-        self.set_state(ServerState::Starting);
+        self.set_state(ServerState::Starting {
+            since_ms: now_ms(),
+            last_line: None,
+        });
         let command_line = join_command(&display_command(&self.spec));
         let first_seq = self.ctx.logs.last_seq();
         let spawned = match spawn_server(&program, &self.spec) {
@@ -303,13 +340,17 @@ impl Actor {
             stdin_queue,
             close_stdin.clone(),
         ));
+        let mut ready_rx = None;
         let stdout = match &self.ctx.link {
             Some(link_tx) => {
+                let (ready, told) = oneshot::channel();
+                ready_rx = Some(told);
                 let _ = link_tx
                     .send(LinkEvent::Up {
                         generation,
                         pid,
                         to_server,
+                        ready,
                     })
                     .await;
                 tokio::spawn(link::read_stdout(
@@ -332,8 +373,17 @@ impl Actor {
         let now = Instant::now();
         let restarted = std::mem::replace(&mut self.started_once, true);
         let since_ms = now_ms();
+        // Running means ready: with something speaking MCP to it, it is starting until it has
+        // answered the handshake (a cold npx/uvx start downloads it first).
+        let state = match ready_rx {
+            Some(_) => ServerState::Starting {
+                since_ms,
+                last_line: None,
+            },
+            None => ServerState::Running { since_ms },
+        };
         self.ctx.status.update_server(&self.name, |s| {
-            s.state = ServerState::Running { since_ms };
+            s.state = state;
             s.pid = Some(pid);
             s.started_at_ms = Some(since_ms);
             // A new process has said nothing yet: no version from the last one may linger.
@@ -353,7 +403,98 @@ impl Actor {
             exit: exit_rx,
             readers: vec![stderr, stdout, stdin],
             first_seq,
+            started_ms: since_ms,
+            ready: ready_rx,
+            answer_by: now + self.spec.start_timeout,
+            late: false,
+            next_line_check: now + STARTING_LINE_EVERY,
+            last_line: None,
         }));
+    }
+
+    /// The router's word on the handshake of the running process.
+    fn on_handshake(&mut self, word: Result<Readiness, oneshot::error::RecvError>) {
+        let Phase::Running(run) = &mut self.phase else {
+            return;
+        };
+        run.ready = None;
+        let (since_ms, last_line) = (run.started_ms, run.last_line.clone());
+        match word {
+            Ok(Readiness::Ready) => {
+                if run.late {
+                    tracing::info!(server = %self.name, "`{}` answered after all: it is ready", self.name);
+                }
+                self.set_state(ServerState::Running { since_ms });
+            }
+            Ok(Readiness::Refused(reason)) => {
+                run.late = true;
+                self.set_state(ServerState::NotAnswering {
+                    since_ms,
+                    reason: format!("its process runs, but {reason}"),
+                    last_line,
+                });
+            }
+            // The router went away (bridgedock is shutting down): nothing to say.
+            Err(_) => {}
+        }
+    }
+
+    /// `start_timeout` passed without an answer: shown as not answering, not as crashed —
+    /// its process may be alive and may answer yet.
+    fn on_start_timeout(&mut self) {
+        let Phase::Running(run) = &mut self.phase else {
+            return;
+        };
+        run.late = true;
+        let waited = crate::status::format_duration_ms(self.spec.start_timeout.as_millis() as u64);
+        let reason = format!(
+            "its process (pid {}) has not answered bridgedock's MCP handshake within {waited} (start_timeout); it may be stuck, still downloading, or not an MCP server — see its log",
+            run.pid
+        );
+        tracing::warn!(server = %self.name, "`{}`: {reason}", self.name);
+        let (since_ms, last_line) = (run.started_ms, run.last_line.clone());
+        self.set_state(ServerState::NotAnswering {
+            since_ms,
+            reason,
+            last_line,
+        });
+    }
+
+    /// Copies the newest stderr line of a process that has not answered yet into its state.
+    fn check_starting_line(&mut self) {
+        let Phase::Running(run) = &mut self.phase else {
+            return;
+        };
+        run.next_line_check = Instant::now() + STARTING_LINE_EVERY;
+        let filter = LogFilter {
+            server: Some(self.name.clone()),
+            stream: Some(Stream::Stderr),
+        };
+        let newest = self
+            .ctx
+            .logs
+            .lines(&filter, None, 1)
+            .into_iter()
+            .find(|l| l.seq > run.first_seq)
+            .map(|l| {
+                logs::plain_text(&l.text)
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
+            });
+        if newest.is_none() || newest == run.last_line {
+            return;
+        }
+        run.last_line = newest.clone();
+        self.ctx
+            .status
+            .update_server(&self.name, |s| match &mut s.state {
+                ServerState::Starting { last_line, .. }
+                | ServerState::NotAnswering { last_line, .. } => {
+                    *last_line = newest.clone();
+                }
+                _ => {}
+            });
     }
 
     async fn on_exit(&mut self, result: std::io::Result<ExitStatus>) {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, ChildStdout};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::logs::{Level, LogHub, Stream};
@@ -24,17 +24,32 @@ pub const MAX_STDOUT_LINE_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Debug)]
 pub enum LinkEvent {
-    /// A new process is up. Lines sent to `to_server` must end with `\n`.
+    /// A new process is up. Lines sent to `to_server` must end with `\n`. Whoever speaks MCP
+    /// with it says through `ready` when it has answered the handshake: only then is it ready.
     Up {
         generation: u64,
         pid: u32,
         to_server: StdinQueue,
+        ready: ReadySignal,
     },
     /// One line the process wrote to stdout (without the newline).
     Line { generation: u64, line: String },
     /// The process is going away (or is gone); `reason` is for people.
     Down { generation: u64, reason: String },
 }
+
+/// Whether a new process answered the MCP handshake; the supervisor shows it as running only
+/// once it has (until then it is starting, however long npx or uvx take to download it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Readiness {
+    /// It answered bridgedock's handshake (`server/discover` or `initialize`).
+    Ready,
+    /// It answered, refusing both handshakes: why, in words.
+    Refused(String),
+}
+
+/// Where the router says that a process is ready (once; dropped with the process).
+pub type ReadySignal = oneshot::Sender<Readiness>;
 
 /// The way into a child's stdin: a queue bounded in bytes, not in lines, so what waits for
 /// a server that reads slowly (or not at all) is bounded whatever the size of its messages.

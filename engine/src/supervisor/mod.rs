@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use handle::{Action, ControlError, ServerHandle};
-pub use link::LinkEvent;
+pub use link::{LinkEvent, Readiness, ReadySignal};
 pub use policy::{CrashTracker, Decision, RestartTuning};
 pub use records::ChildRecords;
 

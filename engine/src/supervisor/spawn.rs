@@ -135,6 +135,7 @@ mod tests {
             autostart: true,
             stop_grace: std::time::Duration::from_secs(5),
             request_timeout: std::time::Duration::from_secs(60),
+            start_timeout: std::time::Duration::from_secs(120),
             godot: None,
         };
         assert_eq!(
