@@ -177,6 +177,7 @@ impl Engine {
 
     /// Stops every server gracefully (no orphans), then flushes the log files.
     pub async fn shutdown(&self) {
+        self.bridge.begin_shutdown();
         self.godot_shutdown.cancel();
         for ai in self.godot.values() {
             ai.withdraw_record();

@@ -1,11 +1,13 @@
-//! MCP over Streamable HTTP (2025-11-25), and the stateless 2026-07-28 revision, on
-//! `/mcp/{server}`:
+//! MCP over Streamable HTTP, both eras, on `/mcp/{server}`:
 //!
 //! - `POST` one JSON-RPC message. `initialize` opens a session (`Mcp-Session-Id` in the
 //!   answer); later messages carry that header (unknown → 404). A request is answered with JSON,
 //!   or with an SSE stream when progress or server requests come before its answer.
-//!   Notifications and responses get 202. A request whose `_meta` declares a revision needs no
-//!   session: it gets a session of its own for that one request.
+//!   Notifications and responses get 202.
+//! - The 2026-07-28 revision: every request stands alone (its `_meta` and headers say its
+//!   revision; `headers.rs` checks they agree) and gets a session of its own for that one
+//!   request. Closing its response stream cancels it. `subscriptions/listen` is a POST whose
+//!   SSE stream stays open. GET and DELETE are 405 for it.
 //! - `GET` (with the session header) opens the stream for server→client messages;
 //!   `Last-Event-ID` replays what was missed on a stream, within a bounded window.
 //! - `DELETE` ends a session.
@@ -30,7 +32,7 @@ use crate::protocol::jsonrpc::{self, INVALID_REQUEST, RpcError};
 use crate::protocol::mcp::{self, SUPPORTED_REVISIONS};
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
-pub const PROTOCOL_HEADER: &str = "mcp-protocol-version";
+pub const PROTOCOL_HEADER: &str = super::headers::PROTOCOL_HEADER;
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
@@ -75,6 +77,26 @@ fn bad_protocol_header(headers: &HeaderMap) -> Option<Response> {
     }
 }
 
+/// Whether the headers say the modern revision (a GET or DELETE from a modern client).
+fn modern_header(headers: &HeaderMap) -> bool {
+    header_str(headers, PROTOCOL_HEADER).is_some_and(mcp::is_modern)
+}
+
+/// The 2026-07-28 revision has no GET stream and no DELETE (no sessions): 405, `Allow: POST`.
+fn method_not_allowed() -> Response {
+    let mut resp = rpc_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        Value::Null,
+        RpcError::new(
+            INVALID_REQUEST,
+            "the 2026-07-28 revision has no GET stream or DELETE: POST each request (subscriptions/listen opens a stream for change notifications)",
+        ),
+    );
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    resp
+}
+
 pub async fn post(
     bridge: &Bridge,
     server: &str,
@@ -109,7 +131,8 @@ pub async fn post(
         );
     };
     // A plain request on an existing session: read its envelope only, swap nothing but the id.
-    if let Some(sid) = header_str(&headers, SESSION_HEADER)
+    if !modern_header(&headers)
+        && let Some(sid) = header_str(&headers, SESSION_HEADER)
         && let Some(request) = FastRequest::read(text)
     {
         if let Some(resp) = bad_protocol_header(&headers) {
@@ -128,7 +151,7 @@ pub async fn post(
         {
             return shutting_down();
         }
-        return answer(bridge, session, stream, id, false, false).await;
+        return answer(bridge, session, stream, id, Kind::Session).await;
     }
     let msg = match jsonrpc::parse_message(text) {
         Ok(m) => m,
@@ -140,9 +163,15 @@ pub async fn post(
         .map(str::to_string);
     let id = msg.get("id").cloned();
     let is_request = method.is_some() && id.is_some();
-    // The stateless revision states its version twice (header and `_meta`): both must agree and
-    // be supported, and a refusal lists what is (so the client can fall back).
-    if let Some(revision) = mcp::declared_revision(&msg) {
+    let modern = super::headers::is_modern_request(&headers, &msg);
+    if modern {
+        // The 2026-07-28 revision mirrors the body in headers: both must agree.
+        if let Err((status, error)) = super::headers::check_modern(&headers, &msg) {
+            return rpc_error(status, id.unwrap_or(Value::Null), error);
+        }
+    } else if let Some(revision) = mcp::declared_revision(&msg) {
+        // An earlier revision stating its version in `_meta` too: the same agreement, and a
+        // refusal lists what is supported (so the client can fall back).
         if let Some(header) = header_str(&headers, PROTOCOL_HEADER)
             && header != revision
         {
@@ -175,20 +204,25 @@ pub async fn post(
         return resp;
     }
 
-    let (session, ephemeral, new) = if method.as_deref() == Some("initialize") && is_request {
-        match HttpSession::open(router, peer).await {
-            Some(s) => (s, false, true),
+    // A modern request needs no session (an `Mcp-Session-Id` it sends is ignored, as that
+    // revision says): it gets a session of its own for that one request.
+    let (session, kind) = if modern
+        || (mcp::declared_revision(&msg).is_some()
+            && header_str(&headers, SESSION_HEADER).is_none())
+    {
+        match HttpSession::open(router, peer, true).await {
+            Some(s) => (s, Kind::OneRequest),
+            None => return shutting_down(),
+        }
+    } else if method.as_deref() == Some("initialize") && is_request {
+        match HttpSession::open(router, peer, false).await {
+            Some(s) => (s, Kind::NewSession),
             None => return shutting_down(),
         }
     } else if let Some(sid) = header_str(&headers, SESSION_HEADER) {
         match bridge.http_sessions().get(sid, server) {
-            Some(s) => (s, false, false),
+            Some(s) => (s, Kind::Session),
             None => return session_not_found(server),
-        }
-    } else if mcp::declared_revision(&msg).is_some() {
-        match HttpSession::open(router, peer).await {
-            Some(s) => (s, true, false),
-            None => return shutting_down(),
         }
     } else {
         return bad_request(
@@ -203,7 +237,7 @@ pub async fn post(
             .router
             .message(session.router_session, msg, text.len())
             .await;
-        if ephemeral {
+        if kind == Kind::OneRequest {
             session.end("stateless message done").await;
         }
         return if delivered {
@@ -225,20 +259,49 @@ pub async fn post(
     {
         return shutting_down();
     }
-    answer(bridge, session, stream, id, ephemeral, new).await
+    answer(bridge, session, stream, id, kind).await
+}
+
+/// What the session of a POSTed request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// An existing `Mcp-Session-Id` session.
+    Session,
+    /// Opened by this `initialize`: registered once it succeeds.
+    NewSession,
+    /// A stateless (2026-07-28) request's own session: it ends with the answer, and closing
+    /// the response stream early is that revision's cancellation.
+    OneRequest,
+}
+
+/// Ends a one-request session when its response is dropped — answered, or the client closed
+/// the stream early, which the 2026-07-28 revision defines as cancelling the request (the
+/// router then cancels it at the server).
+struct EndOnDrop(Option<Arc<HttpSession>>);
+
+impl Drop for EndOnDrop {
+    fn drop(&mut self) {
+        if let Some(session) = self.0.take()
+            && !session.ended()
+        {
+            tokio::spawn(async move { session.end("the client closed the stream").await });
+        }
+    }
 }
 
 /// Waits for a POSTed request's answer: JSON when it comes first, else an SSE stream of what
-/// comes before it and then the answer. `new` sessions are registered once initialized;
-/// `ephemeral` (stateless) ones end with the answer.
+/// comes before it and then the answer (a `subscriptions/listen` stream stays open until it
+/// ends). `NewSession`s are registered once initialized; `OneRequest` sessions end with the
+/// answer.
 async fn answer(
     bridge: &Bridge,
     session: Arc<HttpSession>,
     mut stream: RequestStream,
     id: Value,
-    ephemeral: bool,
-    new: bool,
+    kind: Kind,
 ) -> Response {
+    let one_request = kind == Kind::OneRequest;
+    let guard = EndOnDrop(one_request.then(|| session.clone()));
     let Some(first) = stream.rx.recv().await else {
         return rpc_error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -253,14 +316,14 @@ async fn answer(
         // Answered at once: plain JSON. A stateless request's refusals also say so in the
         // HTTP status, as that revision asks.
         let mut resp = Response::new(Body::from(first.data.to_string()));
-        if ephemeral {
+        if one_request {
             *resp.status_mut() = stateless_status(&first.data);
         }
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        if new {
+        if kind == Kind::NewSession {
             let initialized = serde_json::from_str::<Value>(&first.data)
                 .ok()
                 .is_some_and(|v| v.get("result").is_some());
@@ -273,23 +336,21 @@ async fn answer(
                 session.end("initialize failed").await;
             }
         }
-        if ephemeral {
+        if one_request {
             session.end("stateless request done").await;
         }
+        drop(guard);
         return resp;
     }
-    if new {
+    if kind == Kind::NewSession {
         bridge.http_sessions().insert(session.clone());
     }
     // Progress or a server request came first: stream until the answer.
-    let done_session = ephemeral.then(|| session.clone());
     let events = futures_util::stream::unfold(
-        (Some(first), stream.rx, done_session, false),
-        |(pending, mut rx, done_session, finished)| async move {
+        (Some(first), stream.rx, guard, false),
+        move |(pending, mut rx, guard, finished)| async move {
             if finished {
-                if let Some(s) = done_session {
-                    tokio::spawn(async move { s.end("stateless request done").await });
-                }
+                drop(guard);
                 return None;
             }
             let event = match pending {
@@ -298,38 +359,61 @@ async fn answer(
             };
             let last = event.last;
             Some((
-                Ok::<_, Infallible>(to_sse(&event)),
-                (None, rx, done_session, last),
+                Ok::<_, Infallible>(to_sse(&event, one_request)),
+                (None, rx, guard, last),
             ))
         },
     );
     let mut resp = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(SSE_KEEPALIVE))
         .into_response();
-    if new && let Ok(v) = HeaderValue::from_str(&session.id) {
+    // Reverse proxies (nginx) must not hold events back.
+    resp.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    if kind == Kind::NewSession
+        && let Ok(v) = HeaderValue::from_str(&session.id)
+    {
         resp.headers_mut().insert(SESSION_HEADER, v);
     }
     resp
 }
 
-/// The HTTP status of a stateless request's answer: an unknown method is 404, a refused
-/// revision 400, anything else 200 (its JSON-RPC error, if any, is in the body).
+/// The HTTP status of a stateless request's answer, as that revision has it: an unknown
+/// method is 404; a refused revision, a header mismatch, a missing envelope or capability 400;
+/// anything else 200 (its JSON-RPC error, if any, is in the body).
 fn stateless_status(answer: &str) -> StatusCode {
-    let code = serde_json::from_str::<Value>(answer)
+    let error = serde_json::from_str::<Value>(answer)
         .ok()
-        .and_then(|v| v.get("error")?.get("code")?.as_i64());
+        .and_then(|v| v.get("error").cloned());
+    let code = error
+        .as_ref()
+        .and_then(|e| e.get("code"))
+        .and_then(Value::as_i64);
+    let envelope = error
+        .as_ref()
+        .and_then(|e| e.get("data"))
+        .and_then(|d| d.get("envelope"))
+        .is_some();
     match code {
         Some(jsonrpc::METHOD_NOT_FOUND) => StatusCode::NOT_FOUND,
-        Some(mcp::UNSUPPORTED_PROTOCOL_VERSION | mcp::HEADER_MISMATCH) => StatusCode::BAD_REQUEST,
+        Some(
+            mcp::UNSUPPORTED_PROTOCOL_VERSION
+            | mcp::HEADER_MISMATCH
+            | mcp::MISSING_CLIENT_CAPABILITY,
+        ) => StatusCode::BAD_REQUEST,
+        Some(jsonrpc::INVALID_PARAMS) if envelope => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     }
 }
 
-fn to_sse(event: &SseEvent) -> Event {
-    Event::default()
-        .id(event.id.to_string())
-        .event("message")
-        .data(event.data.as_ref())
+/// An SSE event; a stateless stream has no event ids (that revision dropped resumption).
+fn to_sse(event: &SseEvent, stateless: bool) -> Event {
+    let e = Event::default().event("message").data(event.data.as_ref());
+    if stateless {
+        e
+    } else {
+        e.id(event.id.to_string())
+    }
 }
 
 fn shutting_down() -> Response {
@@ -344,6 +428,9 @@ fn shutting_down() -> Response {
 pub async fn get(bridge: &Bridge, server: &str, headers: HeaderMap) -> Response {
     if bridge.router(server).is_none() {
         return bridge.unknown_server(server);
+    }
+    if modern_header(&headers) {
+        return method_not_allowed();
     }
     if let Some(resp) = bad_protocol_header(&headers) {
         return resp;
@@ -367,7 +454,7 @@ pub async fn get(bridge: &Bridge, server: &str, headers: HeaderMap) -> Response 
     let rx = session.open_get(last);
     let events = futures_util::stream::unfold(rx, |mut rx| async move {
         let e = rx.recv().await?;
-        Some((Ok::<_, Infallible>(to_sse(&e)), rx))
+        Some((Ok::<_, Infallible>(to_sse(&e, false)), rx))
     });
     Sse::new(events)
         .keep_alive(KeepAlive::new().interval(SSE_KEEPALIVE))
@@ -378,6 +465,9 @@ pub async fn get(bridge: &Bridge, server: &str, headers: HeaderMap) -> Response 
 pub async fn delete(bridge: &Bridge, server: &str, headers: HeaderMap) -> Response {
     if bridge.router(server).is_none() {
         return bridge.unknown_server(server);
+    }
+    if modern_header(&headers) {
+        return method_not_allowed();
     }
     let Some(sid) = header_str(&headers, SESSION_HEADER) else {
         return bad_request("missing Mcp-Session-Id header");

@@ -67,6 +67,9 @@ pub struct HttpSession {
     pub id: String,
     pub router: RouterHandle,
     pub router_session: u64,
+    /// A stateless (2026-07-28) request's own session: whatever comes for it belongs on its
+    /// request's stream (there is no GET stream in that revision).
+    one_request: bool,
     state: Mutex<State>,
 }
 
@@ -78,13 +81,18 @@ pub struct RequestStream {
 
 impl HttpSession {
     /// Attaches a new router session and starts pumping its outbound queue.
-    pub async fn open(router: RouterHandle, peer: String) -> Option<Arc<HttpSession>> {
+    pub async fn open(
+        router: RouterHandle,
+        peer: String,
+        one_request: bool,
+    ) -> Option<Arc<HttpSession>> {
         let (out, queue) = Outbound::new(router.outbound_cap_bytes);
         let router_session = router.attach(out, "http", peer).await?;
         let session = Arc::new(HttpSession {
             id: new_session_id(),
             router,
             router_session,
+            one_request,
             state: Mutex::new(State {
                 inflight: HashMap::new(),
                 order: Vec::new(),
@@ -173,27 +181,37 @@ impl HttpSession {
     }
 
     fn route(&self, text: String) {
-        // Only the envelope is read: answers are routed by id, progress by token.
-        let (is_response, id_key, method, progress_key) =
+        // Only the envelope is read: answers are routed by id, progress by token, what belongs
+        // to a `subscriptions/listen` by its subscription id.
+        let (is_response, id_key, method, progress_key, subscription_key) =
             match crate::protocol::jsonrpc::RawEnvelope::parse(&text) {
                 Some(env) => {
                     let method = env.method_str().map(str::to_string);
                     let id_key = env.id.and_then(|_| env.id_value()).map(|v| v.to_string());
-                    let progress_key = (method.as_deref() == Some("notifications/progress"))
+                    let notification = method.is_some() && env.id.is_none();
+                    let params = (notification && env.params.is_some())
                         .then(|| {
                             env.params
                                 .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
-                                .and_then(|p| p.get("progressToken").map(token_key))
                         })
                         .flatten();
+                    let progress_key = (method.as_deref() == Some("notifications/progress"))
+                        .then(|| params.as_ref()?.get("progressToken").map(token_key))
+                        .flatten();
+                    let subscription_key = params
+                        .as_ref()
+                        .and_then(|p| p.get("_meta"))
+                        .and_then(|m| m.get(crate::protocol::mcp::META_SUBSCRIPTION_ID))
+                        .map(Value::to_string);
                     (
                         method.is_none() && env.id.is_some(),
                         id_key,
                         method,
                         progress_key,
+                        subscription_key,
                     )
                 }
-                None => (false, None, None, None),
+                None => (false, None, None, None, None),
             };
         let mut st = self.state.lock();
         st.next_event += 1;
@@ -210,8 +228,11 @@ impl HttpSession {
                 .iter()
                 .find(|(_, f)| f.progress_token.is_some() && f.progress_token == progress_key)
                 .map(|(k, _)| k.clone())
-        } else if method.is_some() && id_key.is_some() {
-            // A server→client request rides on the newest request's stream when there is one.
+        } else if subscription_key.is_some() {
+            subscription_key
+        } else if method.is_some() && (id_key.is_some() || self.one_request) {
+            // A server→client request rides on the newest request's stream when there is one;
+            // so does anything for a stateless request (its log messages).
             st.order.last().cloned()
         } else {
             None

@@ -4,6 +4,7 @@
 //! next) is a thin connection task that validates frames, attaches a session and pumps its
 //! outbound queue.
 
+pub mod headers;
 pub mod http;
 pub mod http_session;
 pub mod outbound;
@@ -27,24 +28,29 @@ use crate::supervisor::link::LINK_QUEUE;
 pub struct Bridge {
     routers: BTreeMap<String, RouterHandle>,
     http_sessions: http_session::HttpSessions,
+    /// Cancelled when bridgedock begins to shut down: calls in flight are told so.
+    stopping: CancellationToken,
     shutdown: CancellationToken,
 }
 
 impl Bridge {
-    /// Starts one router per configured server; returns the bridge and, per server, the link
-    /// sender its supervisor actor feeds.
+    /// Starts one router per configured MCP server; returns the bridge and, per server, the
+    /// link sender its supervisor actor feeds. A `kind = "godot-ai"` server gets none: its
+    /// clients reach godot-ai over HTTP (see [`crate::godot`]), never its stdio.
     pub fn start(
         config: &Config,
         status: &StatusHub,
         logs: &LogHub,
     ) -> (Bridge, BTreeMap<String, mpsc::Sender<LinkEvent>>) {
         let shutdown = CancellationToken::new();
+        let stopping = CancellationToken::new();
         let mut routers = BTreeMap::new();
         let mut links = BTreeMap::new();
-        for (name, spec) in &config.servers {
+        for (name, spec) in config.servers.iter().filter(|(_, s)| s.godot.is_none()) {
             let (tx, rx) = mpsc::channel(LINK_QUEUE);
             let options = RouterOptions {
                 request_timeout: spec.request_timeout,
+                start_timeout: spec.start_timeout,
                 ..RouterOptions::default()
             };
             let handle = router::spawn(
@@ -53,6 +59,7 @@ impl Bridge {
                 rx,
                 status.clone(),
                 logs.clone(),
+                stopping.clone(),
                 shutdown.clone(),
             );
             routers.insert(name.clone(), handle);
@@ -76,6 +83,7 @@ impl Bridge {
             Bridge {
                 routers,
                 http_sessions,
+                stopping,
                 shutdown,
             },
             links,
@@ -104,8 +112,16 @@ impl Bridge {
             .into_response()
     }
 
+    /// bridgedock begins to shut down: every call in flight is answered now with an error that
+    /// says so (not that the server will be back), and new ones are refused the same way,
+    /// while the servers are being stopped.
+    pub fn begin_shutdown(&self) {
+        self.stopping.cancel();
+    }
+
     /// Closes every client connection (1001, going away).
     pub fn shutdown(&self) {
+        self.stopping.cancel();
         self.shutdown.cancel();
     }
 }

@@ -7,11 +7,15 @@ use serde_json::{Value, json};
 use crate::Engine;
 use crate::logs::{LogFilter, Stream};
 use crate::protocol::jsonrpc::{INVALID_PARAMS, METHOD_NOT_FOUND, RpcError, SERVER_UNREACHABLE};
+use crate::status::ServerStatus;
 use crate::supervisor::{Action, ControlError};
 
 /// Most log lines one `logs` call returns.
 pub const MAX_LOG_LINES_PER_CALL: usize = 10_000;
 pub const DEFAULT_LOG_LINES: usize = 200;
+/// How long `ctl start`/`restart` waits for the server to answer its handshake before it
+/// prints the state as it is then (a terminal shows no live state; the dock does).
+pub const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 pub const METHODS: &[&str] = &[
     "ping",
@@ -138,5 +142,45 @@ pub async fn call(engine: &Engine, method: &str, params: &Value) -> Result<Value
     let name = server_name(method, params)?;
     let handle = engine.server(&name).map_err(control_error)?;
     let status = handle.send(action).await.map_err(control_error)?;
-    Ok(json!(status))
+    if action == Action::Stop {
+        return Ok(json!(status));
+    }
+    Ok(json!(settled(engine, status).await))
+}
+
+/// A server just started: its status once it has answered the handshake (or refused it, or
+/// crashed), or as it is after [`READY_WAIT`].
+async fn settled(engine: &Engine, status: ServerStatus) -> ServerStatus {
+    use crate::status::{ServerState, StatusChange};
+    let starting = |s: &ServerStatus| matches!(s.state, ServerState::Starting { .. });
+    if !starting(&status) {
+        return status;
+    }
+    let mut sub = engine.status().subscribe();
+    let mut latest = sub
+        .snapshot
+        .servers
+        .iter()
+        .find(|s| s.name == status.name)
+        .cloned()
+        .unwrap_or(status);
+    let deadline = tokio::time::Instant::now() + READY_WAIT;
+    while starting(&latest) {
+        match tokio::time::timeout_at(deadline, sub.changes.recv()).await {
+            Ok(Ok(change)) => {
+                if let StatusChange::Server { server } = &*change
+                    && server.name == latest.name
+                {
+                    latest = server.clone();
+                }
+            }
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                if let Some(s) = engine.status().server(&latest.name) {
+                    latest = s;
+                }
+            }
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    latest
 }

@@ -1,14 +1,21 @@
-//! Messages from clients: requests (ids rewritten, owners remembered), `initialize` (answered
-//! from the cache when there is one), notifications, and answers to the server's requests.
+//! Messages from clients: requests (ids rewritten, owners remembered, each era's envelope
+//! translated for the server's era), notifications, and answers to the server's requests.
+//!
+//! A request of the stateless revision (its `_meta` names 2026-07-28) is checked as a native
+//! server of that revision would check it; what that revision removed (`initialize`, `ping`,
+//! `logging/setLevel`, resource subscriptions) is "method not found" for it, and what a
+//! handshake-era client still sends to a stateless server is answered here.
 
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
-use super::{InitWaiter, Pending, PendingKind, ProgressRoute, Router, Waiting};
+use super::handshake::Era;
+use super::inflight::ClientCall;
+use super::{Router, Waiting};
 use crate::protocol::jsonrpc::{
-    self, INVALID_PARAMS, INVALID_REQUEST, RpcError, SERVER_UNREACHABLE,
+    self, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, RpcError, SERVER_UNREACHABLE,
 };
-use crate::protocol::mcp::{self, STATELESS_REVISION, SUPPORTED_REVISIONS};
+use crate::protocol::mcp::{self, INPUT_REQUIRED_METHODS, SUPPORTED_REVISIONS};
 
 impl Router {
     pub(super) fn client_message(&mut self, session: u64, msg: Map<String, Value>) {
@@ -29,8 +36,8 @@ impl Router {
         }
     }
 
-    /// A plain request: when the server is ready, only its id is swapped; otherwise it takes
-    /// the full path (and waits like any other).
+    /// A plain request: when a handshake-era server is ready, only its id is swapped; otherwise
+    /// it takes the full path (and waits like any other).
     pub(super) fn client_fast_request(&mut self, session: u64, request: super::FastRequest) {
         let Some(s) = self.sessions.get_mut(&session) else {
             return;
@@ -39,14 +46,14 @@ impl Router {
         s.info.last_activity_ms = crate::status::now_ms();
         s.dirty = true;
         // A stateless server needs its envelope added: that takes the full path.
-        if !self.ready() || self.server_stateless {
+        if self.upstream_era() != Some(Era::Handshake) || self.stopped {
             self.client_request(session, request.into_message(), Instant::now());
             return;
         }
         let super::FastRequest { id, method, params } = request;
-        let Some(key) = self.claim_id(session, &id) else {
+        if !self.claim_id(session, &id) {
             return;
-        };
+        }
         let bridge_id = self.next_bridge_id();
         let line = match &params {
             Some(p) => format!(
@@ -56,7 +63,18 @@ impl Router {
         };
         self.stats.request();
         match self.send_line(line) {
-            Ok(()) => self.track(session, bridge_id, id, key, method, None),
+            Ok(()) => self.track(
+                bridge_id,
+                ClientCall {
+                    session,
+                    client_id: id,
+                    method,
+                    target: None,
+                    progress: None,
+                    log_level: None,
+                    retry_with: None,
+                },
+            ),
             Err(why) => {
                 self.stats.error();
                 self.reply_error(session, id, RpcError::new(SERVER_UNREACHABLE, why));
@@ -64,12 +82,15 @@ impl Router {
         }
     }
 
-    /// The routing key of a new request; None (after telling the client) when the client
-    /// still has a request with this id in flight.
-    fn claim_id(&mut self, session: u64, id: &Value) -> Option<(u64, String)> {
-        let key = (session, id.to_string());
-        if !self.by_client_id.contains_key(&key) {
-            return Some(key);
+    /// Whether the client may use this id now; false (after telling the client) when it still
+    /// has a request with this id in flight.
+    fn claim_id(&mut self, session: u64, id: &Value) -> bool {
+        let listening = self
+            .sessions
+            .get(&session)
+            .is_some_and(|s| s.listens.iter().any(|l| &l.id == id));
+        if !self.inflight.claimed(session, id) && !listening {
+            return true;
         }
         let error = RpcError::new(
             INVALID_REQUEST,
@@ -78,37 +99,17 @@ impl Router {
             ),
         );
         self.reply_error(session, id.clone(), error);
-        None
+        false
     }
 
     /// Remembers a request sent to the server, so its answer finds its way back.
-    fn track(
-        &mut self,
-        session: u64,
-        bridge_id: u64,
-        client_id: Value,
-        key: (u64, String),
-        method: String,
-        progress: Option<String>,
-    ) {
-        let now = Instant::now();
-        self.pending.insert(
-            bridge_id,
-            Pending {
-                kind: PendingKind::Client {
-                    session,
-                    client_id,
-                    method,
-                    progress,
-                },
-                sent_at: now,
-                deadline: now + self.opts.request_timeout,
-            },
-        );
-        self.by_client_id.insert(key, bridge_id);
+    pub(super) fn track(&mut self, bridge_id: u64, call: ClientCall) {
+        let session = call.session;
+        let deadline = Instant::now() + self.opts.request_timeout;
+        self.inflight.track_call(bridge_id, call, deadline);
         if let Some(s) = self.sessions.get_mut(&session) {
             s.pending += 1;
-            s.last_request = Some(now);
+            s.last_request = Some(Instant::now());
         }
     }
 
@@ -119,67 +120,35 @@ impl Router {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        if let Some(revision) = mcp::declared_revision(&msg).map(str::to_string) {
-            if !SUPPORTED_REVISIONS.contains(&revision.as_str()) {
-                let error = RpcError {
-                    code: mcp::UNSUPPORTED_PROTOCOL_VERSION,
-                    message: format!(
-                        "unsupported protocol version \"{revision}\"; supported: {}",
-                        SUPPORTED_REVISIONS.join(", ")
-                    ),
-                    data: Some(json!({"supported": SUPPORTED_REVISIONS, "requested": revision})),
-                };
-                self.reply_error(session, id, error);
-                return;
-            }
-            let (name, version) = mcp::client_info(&msg);
-            self.identify(session, name, version);
-            let server_revision = self
-                .init_result
-                .as_ref()
-                .and_then(|r| r.get("protocolVersion"))
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            if let Some(s) = self.sessions.get_mut(&session) {
-                s.modern = revision == STATELESS_REVISION;
-                if s.info.protocol_version.as_deref() != Some(revision.as_str())
-                    || s.info.server_protocol_version != server_revision
-                {
-                    s.info.protocol_version = Some(revision);
-                    s.info.server_protocol_version = server_revision;
-                    self.status.put_client(s.info.clone());
-                }
-            }
+        if let Some(revision) = mcp::declared_revision(&msg).map(str::to_string)
+            && !self.accept_declared(session, &id, &method, &revision, &msg)
+        {
+            return;
         }
+        if self.stopped {
+            let error = self.shutting_down_error();
+            self.reply_error(session, id, error);
+            return;
+        }
+        let modern = self.sessions.get(&session).is_some_and(|s| s.modern);
+        let era = self.upstream_era();
         match method.as_str() {
             "initialize" => return self.client_initialize(session, id, msg, since),
-            "server/discover" if self.init_result.is_some() => {
-                let result = self.discover_result();
-                let reply = jsonrpc::response(id.clone(), result);
-                self.deliver(session, &reply, Some(&id));
+            "server/discover" if self.known.is_some() => {
+                return self.answer_discover(session, id);
+            }
+            "ping" if era == Some(Era::Stateless) => {
+                // The stateless revision has no ping: bridgedock answers for the server.
+                let reply = jsonrpc::response(id.clone(), json!({}));
+                return self.deliver(session, &reply, Some(&id));
+            }
+            "logging/setLevel" if era == Some(Era::Stateless) => {
+                return self.set_log_level(session, id, &msg);
+            }
+            "resources/subscribe" | "resources/unsubscribe"
+                if !modern && self.subscribe(session, &id, &method, &msg) =>
+            {
                 return;
-            }
-            "resources/unsubscribe" => {
-                let uri = uri_of(&msg);
-                if let Some(s) = self.sessions.get_mut(&session) {
-                    s.subscriptions.remove(&uri);
-                }
-                // Others still want updates: the server must not stop sending them.
-                if self
-                    .sessions
-                    .values()
-                    .any(|s| s.subscriptions.contains(&uri))
-                {
-                    let reply = jsonrpc::response(id.clone(), json!({}));
-                    self.deliver(session, &reply, Some(&id));
-                    return;
-                }
-            }
-            "resources/subscribe" => {
-                let uri = uri_of(&msg);
-                if let Some(s) = self.sessions.get_mut(&session) {
-                    s.subscriptions.insert(uri);
-                }
             }
             _ => {}
         }
@@ -187,10 +156,110 @@ impl Router {
             self.wait_for_server(session, msg, since);
             return;
         }
+        if method == "subscriptions/listen" {
+            return self.open_listen(session, id, &msg);
+        }
+        if let Some(state) = super::input::our_request_state(&msg) {
+            let state = state.to_string();
+            return self.retry_with_input(session, id, msg, &state);
+        }
         self.forward_request(session, id, method, msg);
     }
 
-    /// Holds a request until the server is up and initialized (bounded in count and time).
+    /// Checks a request that declares its revision in `_meta`, as a native server of that
+    /// revision would; false when it was answered with an error.
+    fn accept_declared(
+        &mut self,
+        session: u64,
+        id: &Value,
+        method: &str,
+        revision: &str,
+        msg: &Map<String, Value>,
+    ) -> bool {
+        if !SUPPORTED_REVISIONS.contains(&revision) {
+            let error = RpcError {
+                code: mcp::UNSUPPORTED_PROTOCOL_VERSION,
+                message: format!(
+                    "unsupported protocol version \"{revision}\"; supported: {}",
+                    SUPPORTED_REVISIONS.join(", ")
+                ),
+                data: Some(json!({"supported": SUPPORTED_REVISIONS, "requested": revision})),
+            };
+            self.reply_error(session, id.clone(), error);
+            return false;
+        }
+        if !mcp::is_modern(revision) {
+            return true;
+        }
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.modern = true;
+        }
+        let missing = mcp::missing_envelope_keys(msg);
+        if !missing.is_empty() {
+            let error = RpcError {
+                code: INVALID_PARAMS,
+                message: format!(
+                    "invalid params: a {revision} request needs {} in params._meta",
+                    missing.join(" and ")
+                ),
+                data: Some(json!({"envelope": {"missing": missing}})),
+            };
+            self.reply_error(session, id.clone(), error);
+            return false;
+        }
+        if mcp::REMOVED_IN_MODERN.contains(&method) {
+            let error = RpcError {
+                code: METHOD_NOT_FOUND,
+                message: format!(
+                    "method not found: `{method}` is not part of MCP {revision} (the revision removed it)"
+                ),
+                data: Some(json!({"method": method})),
+            };
+            self.reply_error(session, id.clone(), error);
+            return false;
+        }
+        if let Some(level) = mcp::requested_log_level(msg)
+            && mcp::log_severity(level).is_none()
+        {
+            let error = RpcError::new(
+                INVALID_PARAMS,
+                format!(
+                    "invalid params: log level `{level}` is not one of {}",
+                    mcp::LOG_LEVELS.join(", ")
+                ),
+            );
+            self.reply_error(session, id.clone(), error);
+            return false;
+        }
+        let (name, version) = mcp::client_info(msg);
+        self.identify(session, name, version);
+        let server_revision = self.known.as_ref().map(|k| match k.era {
+            Era::Stateless => mcp::STATELESS_REVISION.to_string(),
+            Era::Handshake => k
+                .init
+                .get("protocolVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string(),
+        });
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.capabilities = mcp::declared_capabilities(msg).cloned();
+            s.client_info = mcp::meta(msg)
+                .and_then(|m| m.get(mcp::META_CLIENT_INFO))
+                .cloned();
+            if s.info.protocol_version.as_deref() != Some(revision)
+                || s.info.server_protocol_version != server_revision
+            {
+                s.info.protocol_version = Some(revision.to_string());
+                s.info.server_protocol_version = server_revision;
+                self.status.put_client(s.info.clone());
+            }
+        }
+        true
+    }
+
+    /// Holds a request until the server is up and has answered the handshake (bounded in
+    /// count and time).
     fn wait_for_server(&mut self, session: u64, msg: Map<String, Value>, since: Instant) {
         if self.waiting.len() >= self.opts.down_queue_max {
             let id = msg.get("id").cloned().unwrap_or(Value::Null);
@@ -209,175 +278,120 @@ impl Router {
             msg,
             since,
         });
-        self.start_init();
     }
 
-    fn forward_request(
+    /// Sends a client's request to the server in the server's era, remembering whose it is.
+    pub(super) fn forward_request(
         &mut self,
         session: u64,
         id: Value,
         method: String,
         mut msg: Map<String, Value>,
     ) {
-        let Some(key) = self.claim_id(session, &id) else {
+        if !self.claim_id(session, &id) {
             return;
-        };
-        // Translate between the revisions: a handshake-era server may refuse the stateless
-        // envelope; a stateless server needs it on every request.
-        if self.server_speaks_handshake() {
-            mcp::strip_stateless_envelope(&mut msg);
-        } else if self.server_stateless {
-            let envelope = self.stateless_envelope();
-            mcp::add_stateless_envelope(&mut msg, envelope);
+        }
+        let log_level = mcp::requested_log_level(&msg).and_then(mcp::log_severity);
+        let target = mcp::named_target(&msg).map(str::to_string);
+        let mut retry_with = None;
+        match self.upstream_era() {
+            Some(Era::Stateless) => {
+                let envelope = self.envelope_for(session);
+                mcp::add_stateless_envelope(&mut msg, envelope);
+                // A handshake-era client cannot be given an input-required result: bridgedock
+                // asks it instead, and retries for it (see input.rs).
+                let legacy = self.sessions.get(&session).is_some_and(|s| !s.modern);
+                if legacy && INPUT_REQUIRED_METHODS.contains(&method.as_str()) {
+                    retry_with = Some(Box::new(msg.clone()));
+                }
+            }
+            _ => mcp::strip_stateless_envelope(&mut msg),
         }
         let bridge_id = self.next_bridge_id();
-        let mut progress = None;
-        if let Some(token) = msg
-            .get_mut("params")
-            .and_then(|p| p.get_mut("_meta"))
-            .and_then(|m| m.get_mut("progressToken"))
-        {
-            let ours = format!("bdp-{bridge_id}");
-            self.progress.insert(
-                ours.clone(),
-                ProgressRoute {
-                    session,
-                    token: token.clone(),
-                    request: bridge_id,
-                },
-            );
-            *token = Value::String(ours.clone());
-            progress = Some(ours);
-        }
+        let progress = self.rewrite_progress(&mut msg, session, bridge_id);
         msg.insert("id".into(), Value::from(bridge_id));
+        self.stats.request();
         match self.send_to_server(&Value::Object(msg)) {
-            Ok(()) => {
-                self.stats.request();
-                self.track(session, bridge_id, id, key, method, progress);
-            }
+            Ok(()) => self.track(
+                bridge_id,
+                ClientCall {
+                    session,
+                    client_id: id,
+                    method,
+                    target,
+                    progress,
+                    log_level,
+                    retry_with,
+                },
+            ),
             Err(why) => {
-                if let Some(t) = progress {
-                    self.progress.remove(&t);
-                }
-                self.stats.request();
                 self.stats.error();
                 self.reply_error(session, id, RpcError::new(SERVER_UNREACHABLE, why));
             }
         }
     }
 
-    fn client_initialize(
+    /// Gives a request's progress token a bridge-unique one (routed back to the client's).
+    pub(super) fn rewrite_progress(
         &mut self,
+        msg: &mut Map<String, Value>,
         session: u64,
-        id: Value,
-        msg: Map<String, Value>,
-        since: Instant,
-    ) {
-        let params = msg.get("params").cloned().unwrap_or_else(|| json!({}));
-        let requested = params
-            .get("protocolVersion")
+        bridge_id: u64,
+    ) -> Option<String> {
+        let token = msg
+            .get_mut("params")
+            .and_then(|p| p.get_mut("_meta"))
+            .and_then(|m| m.get_mut("progressToken"))?;
+        let ours = format!("bdp-{bridge_id}");
+        self.inflight
+            .route_progress(ours.clone(), session, token.clone(), bridge_id);
+        *token = Value::String(ours.clone());
+        Some(ours)
+    }
+
+    /// The `_meta` a stateless server needs on a request made for `session`: the client's own
+    /// capabilities and identity (a modern client's request has them already and keeps them).
+    fn envelope_for(&self, session: u64) -> Value {
+        let s = self.sessions.get(&session);
+        let capabilities = s
+            .and_then(|s| s.capabilities.clone())
+            .unwrap_or_else(|| json!({}));
+        let info = s
+            .and_then(|s| s.client_info.clone())
+            .unwrap_or_else(mcp::bridge_client_info);
+        let level = s
+            .and_then(|s| s.log_level)
+            .and_then(|l| mcp::LOG_LEVELS.get(l).copied());
+        mcp::envelope(capabilities, info, level)
+    }
+
+    /// A handshake-era client's `logging/setLevel`, for a stateless server: its later requests
+    /// carry the level (that revision sets it per request).
+    fn set_log_level(&mut self, session: u64, id: Value, msg: &Map<String, Value>) {
+        let level = msg
+            .get("params")
+            .and_then(|p| p.get("level"))
             .and_then(Value::as_str)
-            .map(str::to_string);
-        let (name, version) = mcp::client_info(&msg);
-        self.identify(session, name, version);
-        if self.init_result.is_some() {
-            self.answer_initialize(session, id, requested);
-            return;
-        }
-        if !params.is_object() || requested.is_none() {
-            let error = RpcError::new(
-                INVALID_PARAMS,
-                "initialize needs params with `protocolVersion`, `capabilities` and `clientInfo`",
-            );
-            self.reply_error(session, id, error);
-            return;
-        }
-        // Like the requests that wait for a server that is down: bounded in count, not only
-        // in time (DOWN_WAIT), or a client could pile up initializes faster than they expire.
-        if self.init_waiters.len() >= self.opts.down_queue_max {
-            let error = RpcError::new(
-                SERVER_UNREACHABLE,
-                format!(
-                    "server `{}` has not answered initialize yet and {} clients already wait for it; try again later",
-                    self.server, self.opts.down_queue_max
-                ),
-            );
-            self.reply_error(session, id, error);
-            return;
-        }
-        if self.init_params.is_none() {
-            // The bridge's own `initialize`, replayed after every restart, carries the
-            // handshake and nothing of this one request: its `_meta` (a progress token nobody
-            // routes, a stateless envelope) stays with it.
-            let mut params = params;
-            if let Some(p) = params.as_object_mut() {
-                p.remove("_meta");
+            .unwrap_or("");
+        match mcp::log_severity(level) {
+            Some(severity) => {
+                if let Some(s) = self.sessions.get_mut(&session) {
+                    s.log_level = Some(severity);
+                }
+                let reply = jsonrpc::response(id.clone(), json!({}));
+                self.deliver(session, &reply, Some(&id));
             }
-            self.init_params = Some(params);
+            None => {
+                let error = RpcError::new(
+                    INVALID_PARAMS,
+                    format!(
+                        "invalid params: log level `{level}` is not one of {}",
+                        mcp::LOG_LEVELS.join(", ")
+                    ),
+                );
+                self.reply_error(session, id, error);
+            }
         }
-        self.init_waiters.push(InitWaiter {
-            session,
-            id,
-            requested,
-            since,
-        });
-        self.start_init();
-    }
-
-    /// Answers a client's `initialize` from the server's cached answer. A client asking for
-    /// another revision gets the server's (the spec's negotiation) and is marked as mismatched.
-    pub(super) fn answer_initialize(&mut self, session: u64, id: Value, requested: Option<String>) {
-        let Some(result) = self.init_result.clone() else {
-            return;
-        };
-        let server_revision = result
-            .get("protocolVersion")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let mismatch = requested.is_some() && requested != server_revision;
-        if let Some(s) = self.sessions.get_mut(&session) {
-            s.info.protocol_version = requested.clone().or(server_revision.clone());
-            s.info.server_protocol_version = server_revision.clone();
-            s.info.protocol_mismatch = mismatch;
-            self.status.put_client(s.info.clone());
-        }
-        if mismatch {
-            tracing::info!(
-                server = %self.server,
-                "a client asked for protocol {} but `{}` speaks {}; answered with the server's revision",
-                requested.as_deref().unwrap_or("?"),
-                self.server,
-                server_revision.as_deref().unwrap_or("?")
-            );
-        }
-        let reply = jsonrpc::response(id.clone(), result);
-        self.deliver(session, &reply, Some(&id));
-    }
-
-    fn server_speaks_handshake(&self) -> bool {
-        !self.server_stateless
-            && self
-                .init_result
-                .as_ref()
-                .and_then(|r| r.get("protocolVersion"))
-                .and_then(Value::as_str)
-                .is_some_and(|v| v != STATELESS_REVISION)
-    }
-
-    /// `server/discover` for a server that speaks the handshake revisions: built from its
-    /// cached `initialize` answer. The bridge translates, so every supported revision works.
-    pub(super) fn discover_result(&self) -> Value {
-        let init = self.init_result.clone().unwrap_or_else(|| json!({}));
-        let mut result = json!({
-            "resultType": "complete",
-            "supportedVersions": SUPPORTED_REVISIONS,
-            "capabilities": init.get("capabilities").cloned().unwrap_or_else(|| json!({})),
-            "serverInfo": init.get("serverInfo").cloned().unwrap_or_else(|| json!({})),
-        });
-        if let Some(instructions) = init.get("instructions") {
-            result["instructions"] = instructions.clone();
-        }
-        result
     }
 
     fn client_notification(&mut self, session: u64, method: &str, msg: Map<String, Value>) {
@@ -385,38 +399,42 @@ impl Router {
             // The bridge sends this itself, once per server process.
             "notifications/initialized" => {}
             "notifications/cancelled" => {
-                let Some(request) = msg.get("params").and_then(|p| p.get("requestId")) else {
-                    return;
-                };
-                let Some(bridge_id) = self.by_client_id.remove(&(session, request.to_string()))
+                let Some(request) = msg.get("params").and_then(|p| p.get("requestId")).cloned()
                 else {
                     return;
                 };
-                if let Some(Pending {
-                    kind: PendingKind::Client { progress, .. },
-                    ..
-                }) = self.pending.remove(&bridge_id)
-                {
-                    self.forget_request(session, request, progress.as_deref());
+                if self.close_listen(session, &request) {
+                    return;
                 }
-                self.remember_cancelled(bridge_id);
+                let Some(bridge_id) = self.inflight.bridge_id_of(session, &request) else {
+                    return;
+                };
+                if self.inflight.cancel(bridge_id).is_some() {
+                    self.session_request_done(session);
+                }
                 let mut forwarded = msg;
                 if let Some(params) = forwarded.get_mut("params").and_then(Value::as_object_mut) {
                     params.insert("requestId".into(), Value::from(bridge_id));
+                    if let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut) {
+                        meta.retain(|k, _| !k.starts_with("io.modelcontextprotocol/"));
+                    }
                 }
                 let _ = self.send_to_server(&Value::Object(forwarded));
             }
+            // A stateless server has no other notifications from clients (the revision removed
+            // `notifications/roots/list_changed`); a handshake-era one gets them as they come.
             _ => {
-                if self.ready() {
+                if self.upstream_era() == Some(Era::Handshake) {
                     let _ = self.send_to_server(&Value::Object(msg));
                 }
             }
         }
     }
 
-    /// A client answering a request the server sent it: restore the server's id. Only the
-    /// client the request went to may answer it: ids are guessable (`bds-N`), and another
-    /// client's answer would be taken as this one's (a sampling result, an elicited reply).
+    /// A client answering a request bridgedock sent it for the server: restore the server's
+    /// id, or gather the answer for a stateless server's retry. Only the client the request
+    /// went to may answer it: ids are guessable (`bds-N`), and another client's answer would
+    /// be taken as this one's (a sampling result, an elicited reply).
     fn client_response(&mut self, session: u64, mut msg: Map<String, Value>) {
         let key = match msg.get("id") {
             Some(Value::String(s)) => s.clone(),
@@ -435,18 +453,17 @@ impl Router {
             tracing::debug!(server = %self.server, "dropped a client answer to an unknown request id {key}");
             return;
         };
-        self.server_request_ids.remove(&route.server_id.to_string());
-        msg.insert("id".into(), route.server_id);
-        if let Err(why) = self.send_to_server(&Value::Object(msg)) {
-            tracing::debug!(server = %self.server, "could not pass a client's answer on: {why}");
+        match route.kind {
+            super::input::AskKind::Forwarded { server_id } => {
+                self.server_request_ids.remove(&server_id.to_string());
+                msg.insert("id".into(), server_id);
+                if let Err(why) = self.send_to_server(&Value::Object(msg)) {
+                    tracing::debug!(server = %self.server, "could not pass a client's answer on: {why}");
+                }
+            }
+            super::input::AskKind::Gather { gathering, key } => {
+                self.gathered(gathering, key, msg);
+            }
         }
     }
-}
-
-fn uri_of(msg: &Map<String, Value>) -> String {
-    msg.get("params")
-        .and_then(|p| p.get("uri"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string()
 }

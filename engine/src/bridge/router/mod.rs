@@ -1,27 +1,42 @@
 //! The router: many clients, one server process, nobody gets anyone else's answer.
 //!
-//! One task per server owns all routing state (no locks): client ids are rewritten to
-//! bridge-unique ids on the way in and restored exactly on the way out; progress tokens and
-//! server→client request ids are rewritten the same way; the server's `initialize` answer is
-//! cached and replayed to later clients and to the server itself after a restart. It is
-//! transport-independent: a WebSocket or HTTP connection attaches a session with an
-//! [`Outbound`] queue and sends it validated JSON-RPC objects.
+//! One task per server owns all routing state (no locks). Its jobs, one file each:
+//! - [`handshake`]: bridgedock's own handshake with each new process (a `server/discover`
+//!   probe, then `initialize` for a server of the handshake era), which decides when the
+//!   process is ready and what clients are told about it;
+//! - [`client`]: clients' messages — ids rewritten to bridge-unique ones, owners remembered in
+//!   the [`inflight`] table, each era's envelope translated for the server's era;
+//! - [`server`]: the server's messages — answers restored to their owner's id and shaped for
+//!   the owner's era;
+//! - [`input`]: the server asking a client for something (sampling, elicitation, roots) — sent
+//!   only to a client that declared it can, as a request (handshake era) or as an
+//!   input-required result the client answers in its retry (2026-07-28);
+//! - [`listen`]: change notifications, to handshake-era clients as they come and to
+//!   `subscriptions/listen` streams by what each opted in to;
+//! - [`session`]: one client's queue and counters; [`stdin`]: the way to the server's stdin.
 //!
-//! Nothing here ever waits on a client: deliveries are `try_send` into byte-bounded queues.
+//! It is transport-independent: a WebSocket or HTTP connection attaches a session with an
+//! [`Outbound`] queue and sends it validated JSON-RPC objects. Nothing here ever waits on a
+//! client: deliveries are `try_send` into byte-bounded queues.
 
 mod client;
+mod fast;
+mod handle;
+mod handshake;
+mod inflight;
+mod input;
+mod listen;
 mod server;
 mod session;
 mod stdin;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +48,11 @@ use crate::protocol::jsonrpc::{self, RpcError, SERVER_UNREACHABLE};
 use crate::status::{StatusHub, now_ms};
 use crate::supervisor::LinkEvent;
 use crate::supervisor::link::StdinQueue;
+
+pub use fast::FastRequest;
+pub use handle::{Inbound, RouterHandle, RouterMsg};
+use handshake::{Handshake, Known};
+use inflight::{InFlight, PendingKind};
 use session::Session;
 
 /// Requests that arrive while the server is down wait this long for it to come back.
@@ -50,74 +70,44 @@ const TICK: Duration = Duration::from_millis(50);
 const PAUSE_AFTER: Duration = Duration::from_secs(1);
 /// How often counters are published to the status hub.
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
-/// How many messages from clients may wait for the router.
-const INBOX: usize = 4096;
 /// The same client back within this long counts as a reconnect.
 const RECONNECT_WINDOW: Duration = Duration::from_secs(60);
-/// Bytes of client messages that may wait for the router: a connection whose message does not
-/// fit waits for room (its socket is not read meanwhile: backpressure, bounded in bytes).
-const INBOX_BYTES: usize = 8 * 1024 * 1024;
 /// At most this many of the server's own requests (roots/list, sampling, elicitation) wait
-/// for clients' answers; past it the server is told no. They have no timeout (a person may
-/// take minutes to answer an elicitation), so without a cap a client that never answers would
-/// let them pile up for as long as it stays connected.
+/// for clients' answers; past it the server is told no. They have no timeout of their own (a
+/// person may take minutes to answer an elicitation) beyond [`INPUT_WAIT`], so without a cap a
+/// client that never answers would let them pile up for as long as it stays connected.
 pub const SERVER_REQUESTS_MAX: usize = 1024;
-/// Late answers to cancelled or timed-out requests are dropped quietly; remember this many.
-const CANCELLED_REMEMBERED: usize = 4096;
+/// How long a call whose server asked for input (sampling, an elicitation a person answers)
+/// waits for the client to give it, before the server is told no and the call is cancelled.
+pub const INPUT_WAIT: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone)]
 pub struct RouterOptions {
     pub request_timeout: Duration,
+    /// How long a new process may take to answer the handshake (an `npx`/`uvx` download
+    /// included) before the requests waiting for it fail.
+    pub start_timeout: Duration,
     pub down_wait: Duration,
     pub down_queue_max: usize,
     pub slow_client_close_after: Duration,
     pub outbound_cap_bytes: usize,
     pub server_requests_max: usize,
+    pub input_wait: Duration,
 }
 
 impl Default for RouterOptions {
     fn default() -> Self {
         RouterOptions {
             request_timeout: crate::config::DEFAULT_REQUEST_TIMEOUT,
+            start_timeout: crate::config::DEFAULT_START_TIMEOUT,
             down_wait: DOWN_WAIT,
             down_queue_max: DOWN_QUEUE_MAX,
             slow_client_close_after: SLOW_CLIENT_CLOSE_AFTER,
             outbound_cap_bytes: OUTBOUND_CAP_BYTES,
             server_requests_max: SERVER_REQUESTS_MAX,
+            input_wait: INPUT_WAIT,
         }
     }
-}
-
-/// A message for the router, holding its share of the inbox until the router has taken it.
-pub struct Inbound {
-    msg: RouterMsg,
-    _room: Option<OwnedSemaphorePermit>,
-}
-
-pub enum RouterMsg {
-    Attach {
-        out: Outbound,
-        transport: &'static str,
-        peer: String,
-        reply: oneshot::Sender<u64>,
-    },
-    Message {
-        session: u64,
-        msg: Map<String, Value>,
-    },
-    /// A plain request read by its envelope only (see [`FastRequest`]).
-    Forward {
-        session: u64,
-        request: FastRequest,
-    },
-    Detach {
-        session: u64,
-        reason: String,
-    },
-    /// Asks how much routing state the router holds (see [`RouterOccupancy`]).
-    Occupancy {
-        reply: oneshot::Sender<RouterOccupancy>,
-    },
 }
 
 /// How much routing state a router holds right now. Every map and queue in it is bounded or
@@ -140,210 +130,47 @@ pub struct RouterOccupancy {
     pub overflow_bytes: usize,
     pub cancelled_remembered: usize,
     pub gone_clients: usize,
+    /// Calls held for a client's retry with the input their server asked for.
+    pub parked: usize,
+    /// Input-required results being gathered from a handshake-era client.
+    pub gathering: usize,
+    /// Open `subscriptions/listen` streams.
+    pub listens: usize,
     /// Room the routing tables hold (entries they could take without growing): after a burst
     /// has gone, it comes back down (see [`Router::give_back_room`]).
     pub table_slots: usize,
 }
 
-/// A request with nothing for the router to rewrite but its id: no `_meta`, not a method the
-/// router handles itself. Its params travel as the client sent them, never parsed.
-#[derive(Debug)]
-pub struct FastRequest {
-    pub id: Value,
-    pub method: String,
-    pub params: Option<String>,
-}
-
-/// Methods the router must see whole (it answers, caches or tracks them).
-const ROUTER_METHODS: &[&str] = &[
-    "initialize",
-    "server/discover",
-    "resources/subscribe",
-    "resources/unsubscribe",
-];
-
-impl FastRequest {
-    /// Reads a frame's envelope; None means "take the full path" (including every error case).
-    pub fn read(text: &str) -> Option<FastRequest> {
-        // serde_json checks a surrogate escape (`\ud800`) only in a string it decodes, never in
-        // the raw params this path copies: a lone one would pass here, though the full path
-        // refuses the frame (-32700), and would lose its params if it ever took that path.
-        if has_surrogate_escape(text) {
-            return None;
-        }
-        let env = jsonrpc::RawEnvelope::parse(text)?;
-        if !env.is_v2() || env.result.is_some() || env.error.is_some() {
-            return None;
-        }
-        let method = env.method_str()?;
-        if ROUTER_METHODS.contains(&method) {
-            return None;
-        }
-        let id = env.id_value()?;
-        let params = match env.params {
-            None => None,
-            Some(p) => {
-                let raw = p.get();
-                if !(raw.starts_with('{') || raw.starts_with('[')) || raw.contains("\"_meta\"") {
-                    return None;
-                }
-                // A key may be spelled with escapes (`"\u005fmeta"`): only then are the keys
-                // read, so plain frames are still never parsed.
-                if raw.contains("\\u") && has_meta_key(raw) {
-                    return None;
-                }
-                Some(raw.to_string())
-            }
-        };
-        Some(FastRequest {
-            id,
-            method: method.to_string(),
-            params,
-        })
-    }
-
-    fn into_message(self) -> Map<String, Value> {
-        let mut msg = Map::new();
-        msg.insert("jsonrpc".into(), Value::String("2.0".into()));
-        msg.insert("id".into(), self.id);
-        msg.insert("method".into(), Value::String(self.method));
-        if let Some(p) = self.params.and_then(|p| serde_json::from_str(&p).ok()) {
-            msg.insert("params".into(), p);
-        }
-        msg
-    }
-}
-
-/// Whether params (an object) have a top-level `_meta` key, however it is spelled; true
-/// when they cannot be read, so the full path decides.
-fn has_meta_key(params: &str) -> bool {
-    if !params.starts_with('{') {
-        return false;
-    }
-    serde_json::from_str::<HashMap<String, serde::de::IgnoredAny>>(params)
-        .map_or(true, |keys| keys.contains_key("_meta"))
-}
-
-/// `\ud…` anywhere (a backslash before it may make it plain text: then the full path decides).
-fn has_surrogate_escape(text: &str) -> bool {
-    text.match_indices("\\u")
-        .any(|(i, _)| matches!(text.as_bytes().get(i + 2), Some(b'd' | b'D')))
-}
-
-/// What a connection holds to talk to its server's router.
-#[derive(Clone, Debug)]
-pub struct RouterHandle {
-    server: std::sync::Arc<str>,
-    tx: mpsc::Sender<Inbound>,
-    /// Room in the inbox, in bytes.
-    inbox_room: Arc<Semaphore>,
-    pub outbound_cap_bytes: usize,
-}
-
-impl RouterHandle {
-    pub fn server(&self) -> &str {
-        &self.server
-    }
-
-    /// Registers a client session; None when the router is gone (bridgedock is shutting down).
-    pub async fn attach(
-        &self,
-        out: Outbound,
-        transport: &'static str,
-        peer: String,
-    ) -> Option<u64> {
-        let (reply, answer) = oneshot::channel();
-        let msg = RouterMsg::Attach {
-            out,
-            transport,
-            peer,
-            reply,
-        };
-        self.tx.send(Inbound { msg, _room: None }).await.ok()?;
-        answer.await.ok()
-    }
-
-    /// Hands one plain request to the router; false when the router is gone.
-    pub async fn forward(&self, session: u64, request: FastRequest) -> bool {
-        let bytes = request.method.len() + request.params.as_ref().map_or(0, String::len) + 64;
-        self.send_sized(RouterMsg::Forward { session, request }, bytes)
-            .await
-    }
-
-    /// Hands one validated message (`bytes` long as the client sent it) to the router; false
-    /// when the router is gone.
-    pub async fn message(&self, session: u64, msg: Map<String, Value>, bytes: usize) -> bool {
-        self.send_sized(RouterMsg::Message { session, msg }, bytes)
-            .await
-    }
-
-    /// Waits for room in the inbox for `bytes`, then queues `msg` with it.
-    async fn send_sized(&self, msg: RouterMsg, bytes: usize) -> bool {
-        let cost = bytes.clamp(1, INBOX_BYTES) as u32;
-        let room = tokio::select! {
-            room = self.inbox_room.clone().acquire_many_owned(cost) => room.ok(),
-            _ = self.tx.closed() => None,
-        };
-        let Some(room) = room else {
-            return false;
-        };
-        self.tx
-            .send(Inbound {
-                msg,
-                _room: Some(room),
-            })
-            .await
-            .is_ok()
-    }
-
-    /// How much routing state the router holds; None when the router is gone.
-    pub async fn occupancy(&self) -> Option<RouterOccupancy> {
-        let (reply, answer) = oneshot::channel();
-        let msg = RouterMsg::Occupancy { reply };
-        self.tx.send(Inbound { msg, _room: None }).await.ok()?;
-        answer.await.ok()
-    }
-
-    pub async fn detach(&self, session: u64, reason: impl Into<String>) {
-        let msg = RouterMsg::Detach {
-            session,
-            reason: reason.into(),
-        };
-        let _ = self.tx.send(Inbound { msg, _room: None }).await;
-    }
-}
-
-/// Starts the router task of `server`, fed by the supervisor's link events.
+/// Starts the router task of `server`, fed by the supervisor's link events. `stopping` is
+/// cancelled when bridgedock begins to shut down (calls in flight are told so); `shutdown`
+/// when the router is to end (its clients are disconnected).
 pub fn spawn(
     server: &str,
     options: RouterOptions,
     link: mpsc::Receiver<LinkEvent>,
     status: StatusHub,
     logs: LogHub,
+    stopping: CancellationToken,
     shutdown: CancellationToken,
 ) -> RouterHandle {
-    let (tx, rx) = mpsc::channel(INBOX);
-    let handle = RouterHandle {
-        server: server.into(),
-        tx,
-        inbox_room: Arc::new(Semaphore::new(INBOX_BYTES)),
-        outbound_cap_bytes: options.outbound_cap_bytes,
-    };
-    let router = Router::new(server.to_string(), options, status, logs);
-    tokio::spawn(router.run(rx, link, shutdown));
+    let (handle, inbox) = RouterHandle::new(server, options.outbound_cap_bytes);
+    let router = Router::new(server.to_string(), options, status, logs, stopping);
+    tokio::spawn(router.run(inbox, link, shutdown));
     handle
 }
 
 /// The live connection to the current server process.
 struct Link {
     generation: u64,
+    pid: u32,
     to_server: StdinQueue,
-    /// `initialize` answered and `notifications/initialized` sent: requests may flow.
-    ready: bool,
-    init_in_flight: bool,
+    handshake: Handshake,
+    /// Told once the process has answered the handshake (or refused it).
+    ready: Option<crate::supervisor::ReadySignal>,
+    since: Instant,
 }
 
-/// A client waiting for the server's `initialize` answer.
+/// A client waiting for the server's first handshake answer with its `initialize`.
 struct InitWaiter {
     session: u64,
     id: Value,
@@ -351,42 +178,10 @@ struct InitWaiter {
     since: Instant,
 }
 
-enum PendingKind {
-    Client {
-        session: u64,
-        client_id: Value,
-        method: String,
-        progress: Option<String>,
-    },
-    /// The bridge's own `initialize` (first client's params, replayed after restarts).
-    Init,
-    /// The bridge's own `server/discover`, for a server that speaks only the stateless revision.
-    Discover,
-    /// A request the bridge sent for its own bookkeeping; its answer is dropped.
-    Internal,
-}
-
-struct Pending {
-    kind: PendingKind,
-    sent_at: Instant,
-    deadline: Instant,
-}
-
 struct Waiting {
     session: u64,
-    msg: Map<String, Value>,
+    msg: serde_json::Map<String, Value>,
     since: Instant,
-}
-
-struct ProgressRoute {
-    session: u64,
-    token: Value,
-    request: u64,
-}
-
-struct ServerRequest {
-    session: u64,
-    server_id: Value,
 }
 
 /// A client that left, remembered for [`RECONNECT_WINDOW`] so that its return counts as a
@@ -412,18 +207,18 @@ struct Router {
     status: StatusHub,
     logs: LogHub,
     link: Option<Link>,
-    init_params: Option<Value>,
-    init_result: Option<Value>,
-    /// The server speaks only the stateless 2026-07-28 revision: every request gets its `_meta`.
-    server_stateless: bool,
+    /// What the server said about itself in its last handshake; clients are answered from it,
+    /// also while a new process starts.
+    known: Option<Known>,
     init_waiters: Vec<InitWaiter>,
     sessions: HashMap<u64, Session>,
     next_session: u64,
-    pending: HashMap<u64, Pending>,
-    by_client_id: HashMap<(u64, String), u64>,
-    progress: HashMap<String, ProgressRoute>,
-    server_requests: HashMap<String, ServerRequest>,
+    inflight: InFlight,
+    server_requests: HashMap<String, input::ServerRequest>,
     server_request_ids: HashMap<String, String>,
+    parked: HashMap<String, input::Parked>,
+    gathering: HashMap<u64, input::Gathering>,
+    listen: listen::Upstream,
     waiting: VecDeque<Waiting>,
     /// Lines for the server's stdin that did not fit its queue yet, oldest first.
     overflow: VecDeque<String>,
@@ -433,45 +228,52 @@ struct Router {
     /// The server was reported as not reading its input, and has not read since.
     stall_reported: bool,
     next_id: u64,
-    cancelled: VecDeque<u64>,
-    cancelled_set: HashSet<u64>,
     stats: ServerStats,
     gone: VecDeque<GoneClient>,
     last_publish: Instant,
     last_tick: Instant,
+    /// Cancelled when bridgedock begins to shut down.
+    stopping: CancellationToken,
+    /// The calls in flight were told that bridgedock is shutting down.
+    stopped: bool,
 }
 
 impl Router {
-    fn new(server: String, opts: RouterOptions, status: StatusHub, logs: LogHub) -> Self {
+    fn new(
+        server: String,
+        opts: RouterOptions,
+        status: StatusHub,
+        logs: LogHub,
+        stopping: CancellationToken,
+    ) -> Self {
         Router {
             server,
             opts,
             status,
             logs,
             link: None,
-            init_params: None,
-            init_result: None,
-            server_stateless: false,
+            known: None,
             init_waiters: Vec::new(),
             sessions: HashMap::new(),
             next_session: 0,
-            pending: HashMap::new(),
-            by_client_id: HashMap::new(),
-            progress: HashMap::new(),
+            inflight: InFlight::default(),
             server_requests: HashMap::new(),
             server_request_ids: HashMap::new(),
+            parked: HashMap::new(),
+            gathering: HashMap::new(),
+            listen: listen::Upstream::default(),
             waiting: VecDeque::new(),
             overflow: VecDeque::new(),
             overflow_bytes: 0,
             overflow_moved: Instant::now(),
             stall_reported: false,
             next_id: 0,
-            cancelled: VecDeque::new(),
-            cancelled_set: HashSet::new(),
             stats: ServerStats::default(),
             gone: VecDeque::new(),
             last_publish: Instant::now(),
             last_tick: Instant::now(),
+            stopping,
+            stopped: false,
         }
     }
 
@@ -484,6 +286,7 @@ impl Router {
         let mut tick = tokio::time::interval(TICK);
         // One tick after a pause, not a burst; the pause itself is forgiven in `on_tick`.
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let stopping = self.stopping.clone();
         loop {
             let backlog = match (&self.link, self.overflow.front()) {
                 (Some(l), Some(first)) => Some((l.to_server.clone(), first.len())),
@@ -498,6 +301,7 @@ impl Router {
             let accepting = self.accepting(Instant::now());
             tokio::select! {
                 _ = shutdown.cancelled() => break,
+                _ = stopping.cancelled(), if !self.stopped => self.fail_for_shutdown(),
                 event = link.recv() => match event {
                     Some(event) => self.on_link(event),
                     None => break,
@@ -547,26 +351,23 @@ impl Router {
     fn occupancy(&self) -> RouterOccupancy {
         RouterOccupancy {
             sessions: self.sessions.len(),
-            pending: self.pending.len(),
-            pending_for_clients: self
-                .pending
-                .values()
-                .filter(|p| matches!(p.kind, PendingKind::Client { .. }))
-                .count(),
-            by_client_id: self.by_client_id.len(),
-            progress_routes: self.progress.len(),
+            pending: self.inflight.len(),
+            pending_for_clients: self.inflight.client_calls(),
+            by_client_id: self.inflight.by_client_id_len(),
+            progress_routes: self.inflight.progress_len(),
             server_requests: self.server_requests.len(),
             server_request_ids: self.server_request_ids.len(),
             waiting: self.waiting.len(),
             init_waiters: self.init_waiters.len(),
             overflow_lines: self.overflow.len(),
             overflow_bytes: self.overflow_bytes,
-            cancelled_remembered: self.cancelled.len(),
+            cancelled_remembered: self.inflight.cancelled_len(),
             gone_clients: self.gone.len(),
+            parked: self.parked.len(),
+            gathering: self.gathering.len(),
+            listens: self.sessions.values().map(|s| s.listens.len()).sum(),
             table_slots: self.sessions.capacity()
-                + self.pending.capacity()
-                + self.by_client_id.capacity()
-                + self.progress.capacity()
+                + self.inflight.slots()
                 + self.server_requests.capacity()
                 + self.server_request_ids.capacity()
                 + self.waiting.capacity()
@@ -580,30 +381,24 @@ impl Router {
         match event {
             LinkEvent::Up {
                 generation,
+                pid,
                 to_server,
-                ..
+                ready,
             } => {
                 self.overflow.clear();
                 self.overflow_bytes = 0;
                 self.stall_reported = false;
-                // Which revisions it speaks is the process's own: a restarted server (perhaps
-                // upgraded) negotiates again, or a handshake server would get the stateless
-                // envelope on every request for the rest of bridgedock's life.
-                self.server_stateless = false;
                 self.link = Some(Link {
                     generation,
+                    pid,
                     to_server,
-                    ready: false,
-                    init_in_flight: false,
+                    handshake: Handshake::NotStarted,
+                    ready: Some(ready),
+                    since: Instant::now(),
                 });
-                // After a restart the server is initialized again, with the first client's
-                // params, before anything else reaches it: clients carry on without noticing.
-                if self.init_params.is_some()
-                    || !self.init_waiters.is_empty()
-                    || !self.waiting.is_empty()
-                {
-                    self.start_init();
-                }
+                // bridgedock shakes hands with every new process itself, at once: it is ready
+                // when it answers, whether or not a client is waiting.
+                self.start_handshake();
             }
             LinkEvent::Line { generation, line } => {
                 if self
@@ -628,34 +423,86 @@ impl Router {
     }
 
     /// The server process went away: every request in flight fails now, naming the server
-    /// and why; client connections stay open.
+    /// and why; client connections stay open. Calls held for a client's input go too: the
+    /// process that asked for it is gone.
     fn server_gone(&mut self, reason: &str) {
-        let message = format!(
-            "server `{}` went away before answering ({reason}); the request was not completed — bridgedock brings the server back per its restart policy, so you can retry",
-            self.server
-        );
-        let pending: Vec<(u64, Pending)> = self.pending.drain().collect();
-        for (_, p) in pending {
-            if let PendingKind::Client {
-                session, client_id, ..
-            } = p.kind
-            {
+        let message = if self.stopping.is_cancelled() {
+            format!(
+                "server `{}` was stopped because bridgedock is shutting down; the request was not completed",
+                self.server
+            )
+        } else {
+            format!(
+                "server `{}` went away before answering ({reason}); the request was not completed — bridgedock brings the server back per its restart policy, so you can retry",
+                self.server
+            )
+        };
+        for (_, p) in self.inflight.drain() {
+            if let PendingKind::Client(call) = p.kind {
                 self.stats.error();
+                self.session_request_done(call.session);
                 self.reply_error(
-                    session,
-                    client_id,
+                    call.session,
+                    call.client_id,
                     RpcError::new(SERVER_UNREACHABLE, message.clone()),
                 );
-                if let Some(s) = self.sessions.get_mut(&session) {
-                    s.pending = s.pending.saturating_sub(1);
-                    s.dirty = true;
+            }
+        }
+        self.server_requests
+            .retain(|_, r| matches!(r.kind, input::AskKind::Gather { .. }));
+        self.server_request_ids.clear();
+        self.parked.clear();
+        self.listen.server_gone();
+    }
+
+    /// bridgedock is shutting down: everything in flight or waiting is told so now (not that
+    /// the server will come back), open subscriptions end gracefully, and new requests are
+    /// refused with the same words until the connections close.
+    fn fail_for_shutdown(&mut self) {
+        self.stopped = true;
+        let error = self.shutting_down_error();
+        let calls: Vec<u64> = self
+            .inflight
+            .iter()
+            .filter(|(_, p)| matches!(p.kind, PendingKind::Client(_) | PendingKind::Parked { .. }))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in calls {
+            if let Some(p) = self.inflight.cancel(id) {
+                let _ = self.send_to_server(&cancelled(id, "bridgedock is shutting down"));
+                if let PendingKind::Client(call) = p.kind {
+                    self.stats.error();
+                    self.session_request_done(call.session);
+                    self.reply_error(call.session, call.client_id, error.clone());
                 }
             }
         }
-        self.by_client_id.clear();
-        self.progress.clear();
-        self.server_requests.clear();
-        self.server_request_ids.clear();
+        for w in std::mem::take(&mut self.waiting) {
+            let id = w.msg.get("id").cloned().unwrap_or(Value::Null);
+            self.reply_error(w.session, id, error.clone());
+        }
+        for w in std::mem::take(&mut self.init_waiters) {
+            self.reply_error(w.session, w.id, error.clone());
+        }
+        self.parked.clear();
+        let gathering: Vec<u64> = self.gathering.keys().copied().collect();
+        for g in gathering {
+            if let Some(g) = self.gathering.remove(&g) {
+                self.reply_error(g.session, g.client_id, error.clone());
+            }
+        }
+        self.close_listens_gracefully();
+    }
+
+    fn shutting_down_error(&self) -> RpcError {
+        RpcError {
+            code: SERVER_UNREACHABLE,
+            message: format!(
+                "bridgedock is shutting down; the request to `{}` was not completed (start bridgedock again, then retry)",
+                self.server
+            ),
+            data: Some(json!({"reason": "shutting_down", "server": self.server})),
+        }
     }
 
     fn on_tick(&mut self) {
@@ -665,8 +512,10 @@ impl Router {
         if since_last >= TICK + PAUSE_AFTER {
             self.forgive_pause(since_last - TICK);
         }
+        self.handshake_tick(now);
         self.expire_pending(now);
         self.expire_waiting(now);
+        self.expire_input(now);
         self.check_slow_clients(now);
         if now.duration_since(self.last_publish) >= PUBLISH_EVERY {
             self.publish();
@@ -680,9 +529,7 @@ impl Router {
     /// for the rest of the day.
     fn give_back_room(&mut self) {
         self.sessions.shrink_when_sparse();
-        self.pending.shrink_when_sparse();
-        self.by_client_id.shrink_when_sparse();
-        self.progress.shrink_when_sparse();
+        self.inflight.give_back_room();
         self.server_requests.shrink_when_sparse();
         self.server_request_ids.shrink_when_sparse();
         self.waiting.shrink_when_sparse();
@@ -704,9 +551,7 @@ impl Router {
             crate::status::format_duration_ms(paused.as_millis() as u64),
             self.server
         );
-        for p in self.pending.values_mut() {
-            p.deadline += paused;
-        }
+        self.inflight.forgive(paused);
         for w in self.waiting.iter_mut() {
             w.since += paused;
         }
@@ -718,76 +563,59 @@ impl Router {
                 *t += paused;
             }
         }
+        for p in self.parked.values_mut() {
+            p.since += paused;
+        }
+        for g in self.gathering.values_mut() {
+            g.since += paused;
+        }
+        if let Some(link) = &mut self.link {
+            link.since += paused;
+            link.handshake.forgive(paused);
+        }
         self.overflow_moved += paused;
     }
 
     fn expire_pending(&mut self, now: Instant) {
-        let expired: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
-            let Some(p) = self.pending.remove(&id) else {
+        for id in self.inflight.expired(now) {
+            let Some(p) = self.inflight.cancel(id) else {
                 continue;
             };
-            self.remember_cancelled(id);
             let timeout =
                 crate::status::format_duration_ms(self.opts.request_timeout.as_millis() as u64);
-            match p.kind {
-                PendingKind::Client {
-                    session,
-                    client_id,
-                    method,
-                    progress,
-                } => {
-                    self.forget_request(session, &client_id, progress.as_deref());
-                    self.stats.error();
-                    let _ = self.send_to_server(&json!({
-                        "jsonrpc": "2.0",
-                        "method": "notifications/cancelled",
-                        "params": {"requestId": id, "reason": format!("timed out after {timeout} (bridgedock)")},
-                    }));
-                    self.reply_error(
-                        session,
-                        client_id,
-                        RpcError::new(
-                            jsonrpc::BRIDGE_INTERNAL,
-                            format!(
-                                "`{method}` timed out: server `{}` gave no answer within {timeout} (request_timeout); bridgedock cancelled it",
-                                self.server
-                            ),
+            if let PendingKind::Client(call) = p.kind {
+                self.stats.error();
+                self.session_request_done(call.session);
+                let _ = self.send_to_server(&cancelled(
+                    id,
+                    &format!("timed out after {timeout} (bridgedock)"),
+                ));
+                let method = call.method;
+                self.reply_error(
+                    call.session,
+                    call.client_id,
+                    RpcError {
+                        code: jsonrpc::BRIDGE_INTERNAL,
+                        message: format!(
+                            "`{method}` timed out: server `{}` gave no answer within {timeout} (request_timeout); bridgedock cancelled it",
+                            self.server
                         ),
-                    );
-                }
-                PendingKind::Init => {
-                    if let Some(link) = &mut self.link {
-                        link.init_in_flight = false;
-                    }
-                    tracing::warn!(server = %self.server, "`{}` did not answer initialize within {timeout}", self.server);
-                    let waiters = std::mem::take(&mut self.init_waiters);
-                    for w in waiters {
-                        self.reply_error(
-                            w.session,
-                            w.id,
-                            RpcError::new(
-                                SERVER_UNREACHABLE,
-                                format!(
-                                    "server `{}` did not answer initialize within {timeout}",
-                                    self.server
-                                ),
-                            ),
-                        );
-                    }
-                }
-                PendingKind::Internal | PendingKind::Discover => {}
+                        data: Some(json!({"reason": "timeout", "server": self.server})),
+                    },
+                );
             }
         }
     }
 
+    /// Requests wait for the server while it is down for `down_wait`, and while a new process
+    /// has not answered the handshake yet (npx downloading it, say) for `start_timeout`.
     fn expire_waiting(&mut self, now: Instant) {
-        let wait = self.opts.down_wait;
+        let starting = self.link.as_ref().is_some_and(|l| !l.handshake.is_ready());
+        let wait = if starting {
+            self.opts.start_timeout.max(self.opts.down_wait)
+        } else {
+            self.opts.down_wait
+        };
         while let Some(first) = self.waiting.front() {
             if now.duration_since(first.since) < wait {
                 break;
@@ -811,43 +639,43 @@ impl Router {
         }
     }
 
+    /// Why a request that waited for the server gave up: what it waited for, in words.
     fn unavailable_error(&self, waited: Duration) -> RpcError {
-        let state = self
-            .status
-            .server(&self.server)
-            .map(|s| s.state.describe(now_ms()))
-            .unwrap_or_else(|| "unknown".into());
-        RpcError::new(
-            SERVER_UNREACHABLE,
-            format!(
-                "server `{}` is not available ({state}); waited {} for it",
+        let waited_words = crate::status::format_duration_ms(waited.as_millis() as u64);
+        let message = match &self.link {
+            Some(link) if !link.handshake.is_ready() => format!(
+                "server `{}` has not answered bridgedock's MCP handshake yet: its process (pid {}) was started {} ago and has not answered (start_timeout {}); waited {waited_words} — see its log in the dock or `bridgedockd ctl logs {}`",
                 self.server,
-                crate::status::format_duration_ms(waited.as_millis() as u64)
+                link.pid,
+                crate::status::format_duration_ms(link.since.elapsed().as_millis() as u64),
+                crate::status::format_duration_ms(self.opts.start_timeout.as_millis() as u64),
+                self.server
             ),
-        )
+            _ => {
+                let state = self
+                    .status
+                    .server(&self.server)
+                    .map(|s| s.state.describe(now_ms()))
+                    .unwrap_or_else(|| "unknown".into());
+                format!(
+                    "server `{}` is not available ({state}); waited {waited_words} for it",
+                    self.server
+                )
+            }
+        };
+        RpcError {
+            code: SERVER_UNREACHABLE,
+            message,
+            data: Some(json!({"reason": "server_unavailable", "server": self.server})),
+        }
     }
 
-    /// A client request is finished (answered, failed, cancelled or timed out): forget how
-    /// its answer and progress were routed.
-    fn forget_request(&mut self, session: u64, client_id: &Value, progress: Option<&str>) {
-        self.by_client_id.remove(&(session, client_id.to_string()));
-        if let Some(t) = progress {
-            self.progress.remove(t);
-        }
+    /// One client request fewer in flight for `session`.
+    fn session_request_done(&mut self, session: u64) {
         if let Some(s) = self.sessions.get_mut(&session) {
             s.pending = s.pending.saturating_sub(1);
             s.dirty = true;
         }
-    }
-
-    fn remember_cancelled(&mut self, id: u64) {
-        if self.cancelled.len() == CANCELLED_REMEMBERED
-            && let Some(old) = self.cancelled.pop_front()
-        {
-            self.cancelled_set.remove(&old);
-        }
-        self.cancelled.push_back(id);
-        self.cancelled_set.insert(id);
     }
 
     fn next_bridge_id(&mut self) -> u64 {
@@ -855,48 +683,9 @@ impl Router {
         self.next_id
     }
 
+    /// The current process has answered the handshake: requests may flow.
     fn ready(&self) -> bool {
-        self.link.as_ref().is_some_and(|l| l.ready)
-    }
-
-    /// Sends the server `initialize` with the cached params (or bridgedock's own when no
-    /// client has initialized yet, e.g. for a stateless 2026-07-28 client).
-    fn start_init(&mut self) {
-        let Some(link) = &self.link else {
-            return;
-        };
-        if link.ready || link.init_in_flight {
-            return;
-        }
-        let params = self.init_params.clone().unwrap_or_else(|| {
-            json!({
-                "protocolVersion": crate::protocol::mcp::LATEST_HANDSHAKE_REVISION,
-                "capabilities": {},
-                "clientInfo": {"name": "bridgedock", "version": env!("CARGO_PKG_VERSION")},
-            })
-        });
-        self.init_params = Some(params.clone());
-        let id = self.next_bridge_id();
-        let msg = json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": params});
-        match self.send_to_server(&msg) {
-            Ok(()) => {
-                let now = Instant::now();
-                self.pending.insert(
-                    id,
-                    Pending {
-                        kind: PendingKind::Init,
-                        sent_at: now,
-                        deadline: now + self.opts.request_timeout,
-                    },
-                );
-                if let Some(link) = &mut self.link {
-                    link.init_in_flight = true;
-                }
-            }
-            Err(why) => {
-                tracing::warn!(server = %self.server, "cannot initialize `{}`: {why}", self.server)
-            }
-        }
+        self.link.as_ref().is_some_and(|l| l.handshake.is_ready())
     }
 
     /// Re-dispatches requests that waited for the server, in their order.
@@ -909,8 +698,53 @@ impl Router {
         }
     }
 
+    /// Answers a client with an error, in the words of its era: a modern (2026-07-28) client
+    /// must never get the legacy codes -32001/-32002 (the revision reserves them), so it gets
+    /// -32603 with the same message and the reason in `data`.
     fn reply_error(&mut self, session: u64, id: Value, error: RpcError) {
+        let modern = self.sessions.get(&session).is_some_and(|s| s.modern);
+        let error = if modern {
+            for_modern_client(error)
+        } else {
+            error
+        };
         let msg = jsonrpc::error_response(id.clone(), error);
         self.deliver(session, &msg, Some(&id));
     }
+}
+
+/// A bridge error as a modern client gets it (see [`Router::reply_error`]).
+fn for_modern_client(mut error: RpcError) -> RpcError {
+    if matches!(
+        error.code,
+        jsonrpc::BRIDGE_INTERNAL | jsonrpc::SERVER_UNREACHABLE
+    ) {
+        let reason = match error.code {
+            jsonrpc::SERVER_UNREACHABLE => "server_unreachable",
+            _ => "bridge_error",
+        };
+        let mut data = match error.data.take() {
+            Some(Value::Object(m)) => m,
+            Some(other) => {
+                let mut m = serde_json::Map::new();
+                m.insert("detail".into(), other);
+                m
+            }
+            None => serde_json::Map::new(),
+        };
+        data.entry("reason")
+            .or_insert_with(|| Value::String(reason.into()));
+        error.code = jsonrpc::INTERNAL_ERROR;
+        error.data = Some(Value::Object(data));
+    }
+    error
+}
+
+/// `notifications/cancelled` for the server's request `id`.
+fn cancelled(id: u64, reason: &str) -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "method": "notifications/cancelled",
+        "params": {"requestId": id, "reason": reason},
+    })
 }

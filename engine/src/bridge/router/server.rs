@@ -1,12 +1,16 @@
-//! Messages from the server: answers (routed to their owner with the client's id restored),
-//! requests of its own (to the client whose work it is doing), and notifications (by progress
-//! token, by subscription, or to everyone). Lines that are not JSON-RPC are protocol noise.
+//! Messages from the server: answers (routed to their owner with the client's id restored and
+//! shaped for the owner's era), requests of its own (see `input.rs`), and notifications (by
+//! progress token, or see `listen.rs`). Lines that are not JSON-RPC are protocol noise.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use super::{Pending, PendingKind, Router, ServerRequest};
+use super::Router;
+use super::handshake::Era;
+use super::inflight::PendingKind;
 use crate::logs::{Level, Stream};
-use crate::protocol::jsonrpc::{self, BRIDGE_INTERNAL, RpcError};
+use crate::protocol::jsonrpc::{self, INVALID_PARAMS};
+use crate::protocol::mcp::LEGACY_RESOURCE_NOT_FOUND;
+use crate::protocol::modern;
 
 impl Router {
     pub(super) fn server_line(&mut self, line: &str) {
@@ -39,9 +43,13 @@ impl Router {
         }
     }
 
-    /// An answer to a plain client request: the client's id goes in, the result or error is
-    /// copied through unparsed. False when the line needs the full path.
+    /// An answer from a handshake-era server to a handshake-era client's plain request: the
+    /// client's id goes in, the result or error is copied through unparsed. False when the line
+    /// needs the full path.
     fn fast_answer(&mut self, line: &str) -> bool {
+        if self.upstream_era() != Some(Era::Handshake) {
+            return false;
+        }
         let Some(env) = jsonrpc::RawEnvelope::parse(line) else {
             return false;
         };
@@ -56,44 +64,33 @@ impl Router {
         let Some(bridge_id) = env.id.and_then(|i| i.get().parse::<u64>().ok()) else {
             return false;
         };
-        let Some(Pending {
-            kind: PendingKind::Client { session, .. },
-            ..
-        }) = self.pending.get(&bridge_id)
-        else {
+        let Some(PendingKind::Client(call)) = self.inflight.get(bridge_id).map(|p| &p.kind) else {
             return false;
         };
-        if self.sessions.get(session).is_none_or(|s| s.modern) {
+        if self.sessions.get(&call.session).is_none_or(|s| s.modern) {
             return false;
         }
-        let Some(Pending {
-            kind:
-                PendingKind::Client {
-                    session,
-                    client_id,
-                    progress,
-                    ..
-                },
-            sent_at,
-            ..
-        }) = self.pending.remove(&bridge_id)
-        else {
+        let Some(pending) = self.inflight.complete(bridge_id) else {
             return false;
         };
-        self.forget_request(session, &client_id, progress.as_deref());
-        self.stats.answered(sent_at.elapsed());
+        let PendingKind::Client(call) = pending.kind else {
+            return false;
+        };
+        self.session_request_done(call.session);
+        self.stats.answered(pending.sent_at.elapsed());
         if field == "error" {
             self.stats.error();
         }
         let text = format!(
-            "{{\"jsonrpc\":\"2.0\",\"id\":{client_id},\"{field}\":{}}}",
+            "{{\"jsonrpc\":\"2.0\",\"id\":{},\"{field}\":{}}}",
+            call.client_id,
             body.get()
         );
-        self.deliver_text(session, text, Some(&client_id));
+        self.deliver_text(call.session, text, Some(&call.client_id));
         true
     }
 
-    fn server_response(&mut self, mut msg: Map<String, Value>) {
+    fn server_response(&mut self, msg: Map<String, Value>) {
         let Some(bridge_id) = msg.get("id").and_then(Value::as_u64) else {
             self.logs.push(
                 &self.server,
@@ -106,8 +103,17 @@ impl Router {
             );
             return;
         };
-        let Some(pending) = self.pending.remove(&bridge_id) else {
-            if !self.cancelled_set.contains(&bridge_id) {
+        // The client's own progress token, for a call that may be retried for it.
+        let client_progress = match self.inflight.get(bridge_id).map(|p| &p.kind) {
+            Some(PendingKind::Client(c)) => c
+                .progress
+                .as_deref()
+                .and_then(|t| self.inflight.progress_route(t))
+                .map(|r| r.token.clone()),
+            _ => None,
+        };
+        let Some(pending) = self.inflight.complete(bridge_id) else {
+            if !self.inflight.was_cancelled(bridge_id) {
                 self.logs.push(
                     &self.server,
                     Stream::Stdout,
@@ -118,309 +124,63 @@ impl Router {
             return;
         };
         match pending.kind {
+            PendingKind::Probe => self.probe_answered(msg),
             PendingKind::Init => self.init_answered(msg),
-            PendingKind::Discover => self.discover_answered(msg),
+            PendingKind::Listen => self.upstream_listen_answered(bridge_id, &msg),
+            PendingKind::Parked { token } => self.parked_answered(&token, msg),
             PendingKind::Internal => {}
-            PendingKind::Client {
-                session,
-                client_id,
-                progress,
-                ..
-            } => {
-                self.forget_request(session, &client_id, progress.as_deref());
+            PendingKind::Client(call) => {
+                self.session_request_done(call.session);
                 self.stats.answered(pending.sent_at.elapsed());
                 if msg.contains_key("error") {
                     self.stats.error();
                 }
-                let Some(modern) = self.sessions.get(&session).map(|s| s.modern) else {
+                let Some(modern) = self.sessions.get(&call.session).map(|s| s.modern) else {
                     return;
                 };
-                msg.insert("id".into(), client_id.clone());
-                // Stateless-revision clients expect every result to say it is complete.
-                if modern && let Some(Value::Object(result)) = msg.get_mut("result") {
-                    result
-                        .entry("resultType")
-                        .or_insert_with(|| Value::String("complete".into()));
-                }
-                self.deliver(session, &Value::Object(msg), Some(&client_id));
-            }
-        }
-    }
-
-    /// The server answered `initialize`: cache it, report its version, tell it we are ready,
-    /// answer every client that waited, then let the waiting requests through.
-    fn init_answered(&mut self, msg: Map<String, Value>) {
-        if let Some(link) = &mut self.link {
-            link.init_in_flight = false;
-        }
-        let waiters = std::mem::take(&mut self.init_waiters);
-        match msg.get("result") {
-            Some(result) => {
-                self.init_result = Some(result.clone());
-                let version = result
-                    .get("serverInfo")
-                    .and_then(|i| i.get("version"))
+                let input_required = msg
+                    .get("result")
+                    .and_then(|r| r.get("resultType"))
                     .and_then(Value::as_str)
-                    .filter(|v| !v.is_empty())
-                    .map(str::to_string);
-                let name = result
-                    .get("serverInfo")
-                    .and_then(|i| i.get("name"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("?")
-                    .to_string();
-                self.status.update_server(&self.server, |s| {
-                    s.reported_version = version.clone();
-                });
-                let revision = result
-                    .get("protocolVersion")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("?")
-                    .to_string();
-                tracing::info!(
-                    server = %self.server,
-                    "`{}` is ready: {name} {} (protocol {revision})",
-                    self.server,
-                    version.as_deref().unwrap_or("(no version)"),
-                );
-                let _ = self.send_to_server(
-                    &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-                );
-                if let Some(link) = &mut self.link {
-                    link.ready = true;
+                    == Some("input_required");
+                if input_required && !modern {
+                    if let Some(Value::Object(result)) = msg.get("result") {
+                        let result = result.clone();
+                        self.gather(call, client_progress, &result);
+                    }
+                    return;
                 }
-                for w in waiters {
-                    self.answer_initialize(w.session, w.id, w.requested);
-                }
-                self.flush_waiting();
-            }
-            None if self.refused_handshake(&msg) => {
-                // A server of the stateless revision has no handshake: ask it who it is instead.
-                self.init_waiters = waiters;
-                self.start_discover();
-            }
-            None => {
-                let error = msg.get("error").cloned().unwrap_or(Value::Null);
-                tracing::warn!(server = %self.server, "`{}` refused initialize: {error}", self.server);
-                let refusal = RpcError {
-                    code: error
-                        .get("code")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(BRIDGE_INTERNAL),
-                    message: error
-                        .get("message")
-                        .and_then(Value::as_str)
-                        .unwrap_or("the server refused initialize")
-                        .to_string(),
-                    data: error.get("data").cloned(),
-                };
-                for w in waiters {
-                    self.reply_error(w.session, w.id, refusal.clone());
-                }
-                // Whatever waited for a ready server will not get one from this process.
-                self.init_params = None;
-                let waiting = std::mem::take(&mut self.waiting);
-                for w in waiting {
-                    let id = w.msg.get("id").cloned().unwrap_or(Value::Null);
-                    let error = RpcError::new(
-                        jsonrpc::SERVER_UNREACHABLE,
-                        format!(
-                            "server `{}` refused to initialize: {}",
-                            self.server, refusal.message
-                        ),
-                    );
-                    self.reply_error(w.session, id, error);
-                }
+                let mut msg = msg;
+                msg.insert("id".into(), call.client_id.clone());
+                self.deliver_answer(call.session, &call.method, msg, &call.client_id);
             }
         }
     }
 
-    /// Did the server refuse `initialize` because it has no handshake (method not found, or
-    /// an unsupported-revision answer)?
-    fn refused_handshake(&self, msg: &Map<String, Value>) -> bool {
-        let code = msg
-            .get("error")
-            .and_then(|e| e.get("code"))
-            .and_then(Value::as_i64);
-        matches!(
-            code,
-            Some(jsonrpc::METHOD_NOT_FOUND | crate::protocol::mcp::UNSUPPORTED_PROTOCOL_VERSION)
-        )
-    }
-
-    /// Sends the server `server/discover` with the stateless envelope.
-    fn start_discover(&mut self) {
-        let id = self.next_bridge_id();
-        let msg = json!({
-            "jsonrpc": "2.0",
-            "id": id,
-            "method": "server/discover",
-            "params": {"_meta": self.stateless_envelope()},
-        });
-        if self.send_to_server(&msg).is_ok() {
-            let now = tokio::time::Instant::now();
-            self.pending.insert(
-                id,
-                super::Pending {
-                    kind: PendingKind::Discover,
-                    sent_at: now,
-                    deadline: now + self.opts.request_timeout,
-                },
-            );
-            if let Some(link) = &mut self.link {
-                link.init_in_flight = true;
+    /// Delivers an answer (its id already the client's), shaped for the client's era: a
+    /// 2026-07-28 client gets every field that revision requires of a result.
+    pub(super) fn deliver_answer(
+        &mut self,
+        session: u64,
+        method: &str,
+        mut msg: Map<String, Value>,
+        client_id: &Value,
+    ) {
+        let modern = self.sessions.get(&session).is_some_and(|s| s.modern);
+        if modern {
+            let server_info = self.server_info().cloned();
+            if let Some(Value::Object(result)) = msg.get_mut("result") {
+                modern::complete_result(method, result, server_info.as_ref());
+            }
+            // "Resource not found" was -32002 until 2026-07-28, which says -32602.
+            if let Some(Value::Object(error)) = msg.get_mut("error")
+                && error.get("code").and_then(Value::as_i64) == Some(LEGACY_RESOURCE_NOT_FOUND)
+                && method == "resources/read"
+            {
+                error.insert("code".into(), Value::from(INVALID_PARAMS));
             }
         }
-    }
-
-    /// What a stateless-revision server needs in every request's `_meta`, from the first
-    /// client's `initialize` (or bridgedock's own).
-    pub(super) fn stateless_envelope(&self) -> Value {
-        let params = self.init_params.clone().unwrap_or_else(|| json!({}));
-        json!({
-            crate::protocol::mcp::META_PROTOCOL_VERSION: crate::protocol::mcp::STATELESS_REVISION,
-            crate::protocol::mcp::META_CLIENT_CAPABILITIES: params.get("capabilities").cloned().unwrap_or_else(|| json!({})),
-            crate::protocol::mcp::META_CLIENT_INFO: params.get("clientInfo").cloned()
-                .unwrap_or_else(|| json!({"name": "bridgedock", "version": env!("CARGO_PKG_VERSION")})),
-        })
-    }
-
-    /// The stateless server said who it is: that becomes the handshake answer handshake-era
-    /// clients get, in the revision they asked for.
-    fn discover_answered(&mut self, msg: Map<String, Value>) {
-        if let Some(link) = &mut self.link {
-            link.init_in_flight = false;
-        }
-        let Some(result) = msg.get("result") else {
-            let waiters = std::mem::take(&mut self.init_waiters);
-            let error = RpcError::new(
-                BRIDGE_INTERNAL,
-                format!(
-                    "server `{}` refused both initialize and server/discover",
-                    self.server
-                ),
-            );
-            for w in waiters {
-                self.reply_error(w.session, w.id, error.clone());
-            }
-            return;
-        };
-        let revision = self
-            .init_params
-            .as_ref()
-            .and_then(|p| p.get("protocolVersion"))
-            .and_then(Value::as_str)
-            .unwrap_or(crate::protocol::mcp::LATEST_HANDSHAKE_REVISION)
-            .to_string();
-        let mut init = json!({
-            "protocolVersion": revision,
-            "capabilities": result.get("capabilities").cloned().unwrap_or_else(|| json!({})),
-            "serverInfo": result.get("serverInfo").cloned().unwrap_or_else(|| json!({})),
-        });
-        if let Some(instructions) = result.get("instructions") {
-            init["instructions"] = instructions.clone();
-        }
-        let version = init["serverInfo"]["version"]
-            .as_str()
-            .filter(|v| !v.is_empty())
-            .map(str::to_string);
-        self.status
-            .update_server(&self.server, |s| s.reported_version = version.clone());
-        tracing::info!(
-            server = %self.server,
-            "`{}` speaks only the stateless revision {}; bridging handshake clients to it",
-            self.server,
-            crate::protocol::mcp::STATELESS_REVISION
-        );
-        self.server_stateless = true;
-        self.init_result = Some(init);
-        if let Some(link) = &mut self.link {
-            link.ready = true;
-        }
-        let waiters = std::mem::take(&mut self.init_waiters);
-        for w in waiters {
-            self.answer_initialize(w.session, w.id, w.requested);
-        }
-        self.flush_waiting();
-    }
-
-    fn server_request(&mut self, method: &str, mut msg: Map<String, Value>) {
-        let server_id = msg.get("id").cloned().unwrap_or(Value::Null);
-        if method == "ping" {
-            // The bridge is the server's client: it answers for itself.
-            let _ = self.send_to_server(&jsonrpc::response(server_id, json!({})));
-            return;
-        }
-        if self.server_requests.len() >= self.opts.server_requests_max {
-            let _ = self.send_to_server(&jsonrpc::error_response(
-                server_id,
-                RpcError::new(
-                    BRIDGE_INTERNAL,
-                    format!(
-                        "{} of your requests already wait for clients' answers; bridgedock takes no more until some are answered",
-                        self.opts.server_requests_max
-                    ),
-                ),
-            ));
-            return;
-        }
-        let Some(session) = self.request_target() else {
-            let _ = self.send_to_server(&jsonrpc::error_response(
-                server_id,
-                RpcError::new(
-                    BRIDGE_INTERNAL,
-                    format!("no client is connected to bridgedock to answer `{method}`"),
-                ),
-            ));
-            return;
-        };
-        let ours = format!("bds-{}", self.next_bridge_id());
-        self.server_request_ids
-            .insert(server_id.to_string(), ours.clone());
-        self.server_requests.insert(
-            ours.clone(),
-            ServerRequest {
-                session,
-                server_id: server_id.clone(),
-            },
-        );
-        msg.insert("id".into(), Value::String(ours.clone()));
-        let full = self.sessions.get(&session).is_some_and(|s| {
-            s.out
-                .try_send(Value::Object(msg.clone()).to_string())
-                .is_err()
-        });
-        if full {
-            self.server_requests.remove(&ours);
-            self.server_request_ids.remove(&server_id.to_string());
-            let _ = self.send_to_server(&jsonrpc::error_response(
-                server_id,
-                RpcError::new(
-                    BRIDGE_INTERNAL,
-                    "the client is reading too slowly to take this request",
-                ),
-            ));
-        } else if let Some(s) = self.sessions.get_mut(&session) {
-            s.info.messages_out += 1;
-            s.dirty = true;
-        }
-    }
-
-    /// A server→client request goes to the client whose request is in flight (the newest),
-    /// else to the most recently active one.
-    fn request_target(&self) -> Option<u64> {
-        let busy = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.pending > 0)
-            .max_by_key(|(_, s)| s.last_request)
-            .map(|(id, _)| *id);
-        busy.or_else(|| {
-            self.sessions
-                .iter()
-                .max_by_key(|(_, s)| s.info.last_activity_ms)
-                .map(|(id, _)| *id)
-        })
+        self.deliver(session, &Value::Object(msg), Some(client_id));
     }
 
     fn server_notification(&mut self, method: &str, mut msg: Map<String, Value>) {
@@ -434,14 +194,15 @@ impl Router {
                     Some(other) => other.to_string(),
                     None => return,
                 };
-                let Some(route) = self.progress.get(&key) else {
+                let Some(route) = self.inflight.progress_route(&key) else {
                     return;
                 };
                 let (session, token, request) = (route.session, route.token.clone(), route.request);
                 params.insert("progressToken".into(), token);
                 // Progress means the server is working on it: the timeout starts over.
-                if let Some(p) = self.pending.get_mut(&request) {
-                    p.deadline = tokio::time::Instant::now() + self.opts.request_timeout;
+                let timeout = self.opts.request_timeout;
+                if let Some(p) = self.inflight.get_mut(request) {
+                    p.deadline = tokio::time::Instant::now() + timeout;
                 }
                 self.deliver(session, &Value::Object(msg), None);
             }
@@ -449,10 +210,24 @@ impl Router {
                 let Some(params) = msg.get_mut("params").and_then(Value::as_object_mut) else {
                     return;
                 };
-                let Some(request) = params.get("requestId").map(Value::to_string) else {
+                let Some(request) = params.get("requestId").cloned() else {
                     return;
                 };
-                let Some(ours) = self.server_request_ids.remove(&request) else {
+                // A stateless server ending bridgedock's own subscription.
+                if let Some(id) = request.as_u64()
+                    && matches!(
+                        self.inflight.get(id).map(|p| &p.kind),
+                        Some(PendingKind::Listen)
+                    )
+                {
+                    self.inflight.complete(id);
+                    self.upstream_listen_answered(id, &Map::new());
+                    return;
+                }
+                if self.server_cancelled_ask(&request) {
+                    return;
+                }
+                let Some(ours) = self.server_request_ids.remove(&request.to_string()) else {
                     return;
                 };
                 let Some(route) = self.server_requests.remove(&ours) else {
@@ -461,48 +236,7 @@ impl Router {
                 params.insert("requestId".into(), Value::String(ours));
                 self.deliver(route.session, &Value::Object(msg), None);
             }
-            "notifications/message" => {
-                self.log_server_message(&msg);
-                self.broadcast(&Value::Object(msg), |_| true);
-            }
-            "notifications/resources/updated" => {
-                let uri = msg
-                    .get("params")
-                    .and_then(|p| p.get("uri"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                self.broadcast(&Value::Object(msg), |s| s.subscriptions.contains(&uri));
-            }
-            _ => self.broadcast(&Value::Object(msg), |_| true),
+            _ => self.server_notification_out(method, msg),
         }
-    }
-
-    /// MCP log messages also go into the server's log, at their level.
-    fn log_server_message(&self, msg: &Map<String, Value>) {
-        let params = msg.get("params");
-        let level = match params.and_then(|p| p.get("level")).and_then(Value::as_str) {
-            Some("debug") => Level::Debug,
-            Some("info" | "notice") => Level::Info,
-            Some("warning") => Level::Warn,
-            Some("error" | "critical" | "alert" | "emergency") => Level::Error,
-            _ => Level::Info,
-        };
-        let logger = params
-            .and_then(|p| p.get("logger"))
-            .and_then(Value::as_str)
-            .map(|l| format!("{l}: "))
-            .unwrap_or_default();
-        let data = match params.and_then(|p| p.get("data")) {
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-            None => String::new(),
-        };
-        self.logs.push(
-            &self.server,
-            Stream::Stdout,
-            Some(level),
-            format!("mcp log: {logger}{data}"),
-        );
     }
 }

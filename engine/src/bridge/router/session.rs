@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::Router;
@@ -15,7 +15,17 @@ pub(super) struct Session {
     pub info: ClientSession,
     /// Speaks the stateless 2026-07-28 revision: results get its shape.
     pub modern: bool,
+    /// What it declared it can do: from its `initialize`, or its latest modern request's
+    /// `_meta`. The server's requests go only to clients that declared what they need.
+    pub capabilities: Option<Value>,
+    pub client_info: Option<Value>,
+    /// The `logging/setLevel` of a handshake-era client (for a stateless server, which
+    /// takes the level with each request), as a severity (see `mcp::LOG_LEVELS`).
+    pub log_level: Option<usize>,
+    /// Resources it subscribed to (`resources/subscribe`, handshake era).
     pub subscriptions: HashSet<String>,
+    /// Its open `subscriptions/listen` requests (2026-07-28).
+    pub listens: Vec<super::listen::Listen>,
     /// Since when its queue has been over the cap, if it is.
     pub full_since: Option<Instant>,
     pub pending: u32,
@@ -53,7 +63,11 @@ impl Session {
                 reconnects: 0,
             },
             modern: false,
+            capabilities: None,
+            client_info: None,
+            log_level: None,
             subscriptions: HashSet::new(),
+            listens: Vec::new(),
             full_since: None,
             pending: 0,
             last_request: None,
@@ -91,7 +105,7 @@ impl Router {
                                     "response dropped: this client reads too slowly (over {} MiB waiting to be sent); read faster or ask for less",
                                     self.opts.outbound_cap_bytes / (1024 * 1024)
                                 ),
-                                data: Some(serde_json::json!({"reason": "client_too_slow"})),
+                                data: Some(json!({"reason": "client_too_slow"})),
                             },
                         );
                         s.out.force_send(error.to_string());
@@ -148,34 +162,21 @@ impl Router {
         }
     }
 
-    /// Forgets a session: its requests in flight are cancelled at the server, its server→client
-    /// requests are answered with an error, its subscriptions released.
+    /// Forgets a session: its requests in flight are cancelled at the server, the server's
+    /// requests waiting for its answer are answered with an error, its subscriptions released.
+    /// Calls it handed over for a retry (parked) are no longer its own and stay.
     pub(super) fn detach(&mut self, session: u64, reason: &str) {
         let Some(s) = self.sessions.remove(&session) else {
             return;
         };
-        let mine: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| matches!(&p.kind, super::PendingKind::Client { session: owner, .. } if *owner == session))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in mine {
-            if let Some(p) = self.pending.remove(&id)
-                && let super::PendingKind::Client { progress, .. } = p.kind
-            {
-                if let Some(t) = progress {
-                    self.progress.remove(&t);
-                }
-                self.remember_cancelled(id);
-                let _ = self.send_to_server(&serde_json::json!({
-                    "jsonrpc": "2.0",
-                    "method": "notifications/cancelled",
-                    "params": {"requestId": id, "reason": format!("the client disconnected ({reason})")},
-                }));
+        for id in self.inflight.of_session(session) {
+            if self.inflight.cancel(id).is_some() {
+                let _ = self.send_to_server(&super::cancelled(
+                    id,
+                    &format!("the client disconnected ({reason})"),
+                ));
             }
         }
-        self.by_client_id.retain(|(owner, _), _| *owner != session);
         let theirs: Vec<String> = self
             .server_requests
             .iter()
@@ -183,10 +184,12 @@ impl Router {
             .map(|(k, _)| k.clone())
             .collect();
         for key in theirs {
-            if let Some(r) = self.server_requests.remove(&key) {
-                self.server_request_ids.remove(&r.server_id.to_string());
+            if let Some(r) = self.server_requests.remove(&key)
+                && let super::input::AskKind::Forwarded { server_id } = r.kind
+            {
+                self.server_request_ids.remove(&server_id.to_string());
                 let _ = self.send_to_server(&crate::protocol::jsonrpc::error_response(
-                    r.server_id,
+                    server_id,
                     crate::protocol::jsonrpc::RpcError::new(
                         crate::protocol::jsonrpc::BRIDGE_INTERNAL,
                         "the client this request was sent to disconnected",
@@ -194,29 +197,10 @@ impl Router {
                 ));
             }
         }
-        for uri in &s.subscriptions {
-            let still_wanted = self
-                .sessions
-                .values()
-                .any(|o| o.subscriptions.contains(uri));
-            if !still_wanted && self.ready() {
-                let id = self.next_bridge_id();
-                let msg = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "resources/unsubscribe", "params": {"uri": uri}});
-                if self.send_to_server(&msg).is_ok() {
-                    let now = Instant::now();
-                    self.pending.insert(
-                        id,
-                        super::Pending {
-                            kind: super::PendingKind::Internal,
-                            sent_at: now,
-                            deadline: now + self.opts.request_timeout,
-                        },
-                    );
-                }
-            }
-        }
+        self.gathering.retain(|_, g| g.session != session);
         self.waiting.retain(|w| w.session != session);
         self.init_waiters.retain(|w| w.session != session);
+        self.subscriptions_changed(&s.subscriptions, &s.listens);
         if s.info.client_name.is_some() {
             if self.gone.len() >= 256 {
                 self.gone.pop_front();

@@ -11,8 +11,9 @@ use super::{RouterHandle, RouterOccupancy, RouterOptions, spawn};
 use crate::bridge::outbound::{Outbound, OutboundReceiver, Outgoing};
 use crate::logs::LogHub;
 use crate::protocol::jsonrpc;
+use crate::protocol::mcp::{META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, META_SUBSCRIPTION_ID};
 use crate::status::{BridgeStatus, StatusHub};
-use crate::supervisor::LinkEvent;
+use crate::supervisor::{LinkEvent, Readiness};
 
 const DEADLINE: Duration = Duration::from_secs(5);
 
@@ -21,6 +22,10 @@ struct Rig {
     link: mpsc::Sender<LinkEvent>,
     generation: u64,
     stdin: Option<mpsc::UnboundedReceiver<crate::supervisor::link::QueuedLine>>,
+    /// What the router says of the current process's handshake.
+    ready: Option<tokio::sync::oneshot::Receiver<Readiness>>,
+    status: StatusHub,
+    stopping: CancellationToken,
     _shutdown: tokio_util::sync::DropGuard,
 }
 
@@ -46,13 +51,16 @@ impl Rig {
             state_dir: String::new(),
             reaped_orphans: Vec::new(),
         });
+        status.put_server(crate::status::ServerStatus::new("srv"));
         let shutdown = CancellationToken::new();
+        let stopping = CancellationToken::new();
         let router = spawn(
             "srv",
             options,
             link_rx,
-            status,
+            status.clone(),
             LogHub::new(16),
+            stopping.clone(),
             shutdown.clone(),
         );
         Rig {
@@ -60,6 +68,9 @@ impl Rig {
             link,
             generation: 0,
             stdin: None,
+            ready: None,
+            status,
+            stopping,
             _shutdown: shutdown.drop_guard(),
         }
     }
@@ -69,14 +80,61 @@ impl Rig {
         self.generation += 1;
         let (to_server, stdin) = crate::supervisor::link::StdinQueue::new();
         self.stdin = Some(stdin);
+        let (ready, told) = tokio::sync::oneshot::channel();
+        self.ready = Some(told);
         self.link
             .send(LinkEvent::Up {
                 generation: self.generation,
                 pid: 1,
                 to_server,
+                ready,
             })
             .await
             .unwrap();
+    }
+
+    /// A server of the handshake era comes up: it refuses bridgedock's `server/discover` probe
+    /// and answers its `initialize` (with `capabilities`).
+    async fn up_legacy(&mut self, capabilities: Value) {
+        self.up().await;
+        let probe = self.server_reads().await;
+        assert_eq!(probe["method"], "server/discover");
+        self.server_writes(json!({"jsonrpc": "2.0", "id": probe["id"], "error": {"code": jsonrpc::METHOD_NOT_FOUND, "message": "Method not found"}}))
+            .await;
+        let init = self.server_reads().await;
+        assert_eq!(init["method"], "initialize");
+        assert_eq!(init["params"]["clientInfo"]["name"], "bridgedock");
+        self.server_writes(json!({"jsonrpc": "2.0", "id": init["id"], "result": {
+            "protocolVersion": "2025-11-25", "capabilities": capabilities,
+            "serverInfo": {"name": "h", "version": "2"}}}))
+            .await;
+        assert_eq!(
+            self.server_reads().await["method"],
+            "notifications/initialized"
+        );
+        self.is_ready().await;
+    }
+
+    /// A server of the stateless revision comes up: it answers the probe.
+    async fn up_modern(&mut self, capabilities: Value) {
+        self.up().await;
+        let probe = self.server_reads().await;
+        assert_eq!(probe["method"], "server/discover");
+        self.server_writes(json!({"jsonrpc": "2.0", "id": probe["id"], "result": {
+            "resultType": "complete", "supportedVersions": ["2026-07-28"],
+            "capabilities": capabilities, "ttlMs": 0, "cacheScope": "private",
+            "_meta": {"io.modelcontextprotocol/serverInfo": {"name": "m", "version": "3"}}}}))
+            .await;
+        self.is_ready().await;
+    }
+
+    /// The router told the supervisor the process is ready.
+    async fn is_ready(&mut self) {
+        let told = tokio::time::timeout(DEADLINE, self.ready.take().unwrap())
+            .await
+            .expect("the router says whether the process is ready")
+            .expect("said");
+        assert_eq!(told, Readiness::Ready);
     }
 
     async fn down(&mut self) {
@@ -139,9 +197,21 @@ impl Client {
 }
 
 fn initialize(id: u64) -> Value {
+    initialize_with(id, json!({}))
+}
+
+fn initialize_with(id: u64, capabilities: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {},
+        "protocolVersion": "2025-11-25", "capabilities": capabilities,
         "clientInfo": {"name": "test", "version": "1"}}})
+}
+
+/// A request of the stateless revision, with `capabilities` declared.
+fn modern(id: Value, method: &str, params: Value, capabilities: Value) -> Value {
+    let mut params = params;
+    params["_meta"] = json!({META_PROTOCOL_VERSION: "2026-07-28", META_CLIENT_CAPABILITIES: capabilities,
+        "io.modelcontextprotocol/clientInfo": {"name": "modern", "version": "2"}});
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
 }
 
 /// Found by the router fuzz target: once a server had spoken only the stateless revision,
@@ -151,33 +221,16 @@ fn initialize(id: u64) -> Value {
 async fn a_server_restarted_as_a_handshake_server_gets_no_stateless_envelope() {
     let mut rig = Rig::new();
     let mut client = rig.attach().await;
-    rig.up().await;
+    // The first process speaks only the stateless revision: it answers the probe.
+    rig.up_modern(json!({"tools": {}})).await;
     rig.send(&client, initialize(1)).await;
-
-    // The first process speaks only the stateless revision: it refuses `initialize`.
-    let init = rig.server_reads().await;
-    assert_eq!(init["method"], "initialize");
-    rig.server_writes(json!({"jsonrpc": "2.0", "id": init["id"], "error": {"code": jsonrpc::METHOD_NOT_FOUND, "message": "no"}}))
-        .await;
-    let discover = rig.server_reads().await;
-    assert_eq!(discover["method"], "server/discover");
-    rig.server_writes(json!({"jsonrpc": "2.0", "id": discover["id"], "result": {
-        "supportedVersions": ["2026-07-28"], "capabilities": {}, "serverInfo": {"name": "s", "version": "1"}}}))
-        .await;
-    assert_eq!(client.reads().await["result"]["serverInfo"]["name"], "s");
+    let answer = client.reads().await;
+    assert_eq!(answer["result"]["serverInfo"]["name"], "m");
+    assert_eq!(answer["result"]["protocolVersion"], "2025-11-25");
 
     // Restarted, it answers `initialize` like any handshake-era server.
     rig.down().await;
-    rig.up().await;
-    let init = rig.server_reads().await;
-    assert_eq!(init["method"], "initialize");
-    rig.server_writes(json!({"jsonrpc": "2.0", "id": init["id"], "result": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "h", "version": "2"}}}))
-        .await;
-    assert_eq!(
-        rig.server_reads().await["method"],
-        "notifications/initialized"
-    );
+    rig.up_legacy(json!({})).await;
 
     rig.send(
         &client,
@@ -204,14 +257,9 @@ async fn a_server_restarted_as_a_handshake_server_gets_no_stateless_envelope() {
 async fn routing_state_is_gone_once_requests_and_clients_are() {
     let mut rig = Rig::new();
     let mut client = rig.attach().await;
-    rig.up().await;
+    rig.up_legacy(json!({})).await;
     rig.send(&client, initialize(1)).await;
-    let init = rig.server_reads().await;
-    rig.server_writes(json!({"jsonrpc": "2.0", "id": init["id"], "result": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "h", "version": "2"}}}))
-        .await;
     client.reads().await;
-    rig.server_reads().await; // notifications/initialized
 
     rig.send(&client, json!({"jsonrpc": "2.0", "id": "x", "method": "tools/call", "params": {"_meta": {"progressToken": 5}}}))
         .await;
@@ -248,15 +296,10 @@ async fn routing_state_is_gone_once_requests_and_clients_are() {
 #[tokio::test]
 async fn the_tables_a_burst_grew_shrink_once_it_has_gone() {
     let mut rig = Rig::new();
-    rig.up().await;
+    rig.up_legacy(json!({})).await;
     let mut first = rig.attach().await;
     rig.send(&first, initialize(1)).await;
-    let init = rig.server_reads().await;
-    rig.server_writes(json!({"jsonrpc": "2.0", "id": init["id"], "result": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "h", "version": "2"}}}))
-        .await;
     first.reads().await;
-    rig.server_reads().await; // notifications/initialized
     let quiet = rig.router.occupancy().await.unwrap().table_slots;
 
     let mut clients = Vec::new();
@@ -309,16 +352,22 @@ async fn only_the_client_a_server_request_went_to_can_answer_it() {
     let mut rig = Rig::new();
     let mut asker = rig.attach().await;
     let mut other = rig.attach().await;
-    rig.up().await;
-    rig.send(&asker, initialize(1)).await;
-    let init = rig.server_reads().await;
-    rig.server_writes(json!({"jsonrpc": "2.0", "id": init["id"], "result": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "h", "version": "2"}}}))
+    rig.up_legacy(json!({})).await;
+    // Both can list roots: the request goes to the one whose call is in flight.
+    rig.send(&asker, initialize_with(1, json!({"roots": {}})))
         .await;
     asker.reads().await;
-    rig.server_reads().await; // notifications/initialized
-    rig.send(&other, initialize(1)).await;
+    assert_eq!(
+        rig.server_reads().await["method"],
+        "notifications/roots/list_changed"
+    );
+    rig.send(&other, initialize_with(1, json!({"roots": {}})))
+        .await;
     other.reads().await;
+    assert_eq!(
+        rig.server_reads().await["method"],
+        "notifications/roots/list_changed"
+    );
 
     // The asker's call is in flight, so the server's request goes to it.
     rig.send(
@@ -343,27 +392,33 @@ async fn only_the_client_a_server_request_went_to_can_answer_it() {
 
 /// Found by the router fuzz target: the first client's `initialize` params became the
 /// bridge's own `initialize` (sent now and after every restart) with that request's `_meta`,
-/// so its progress token reached the server as the client wrote it, unrouted.
+/// so its progress token reached the server as the client wrote it, unrouted. Now bridgedock
+/// initializes every process itself, with its own params: nothing of any client's request
+/// reaches the server in the handshake, before or after a restart.
 #[tokio::test]
 async fn the_bridge_initializes_the_server_without_the_first_clients_meta() {
     let mut rig = Rig::new();
     let mut client = rig.attach().await;
-    rig.up().await;
     let mut init = initialize(1);
     init["params"]["_meta"] = json!({"progressToken": "mine"});
     rig.send(&client, init).await;
     for _ in 0..2 {
+        rig.up().await;
+        let probe = rig.server_reads().await;
+        assert_eq!(probe["method"], "server/discover");
+        rig.server_writes(json!({"jsonrpc": "2.0", "id": probe["id"], "error": {"code": -32601, "message": "no"}}))
+            .await;
         let sent = rig.server_reads().await;
         assert_eq!(sent["method"], "initialize");
-        assert_eq!(sent["params"]["clientInfo"]["name"], "test");
+        assert_eq!(sent["params"]["clientInfo"]["name"], "bridgedock");
         assert!(sent["params"].get("_meta").is_none(), "{sent}");
+        assert!(!sent.to_string().contains("mine"), "{sent}");
         rig.server_writes(json!({"jsonrpc": "2.0", "id": sent["id"], "result": {
             "protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "h", "version": "2"}}}))
             .await;
         rig.server_reads().await; // notifications/initialized
         // Restarted: the bridge initializes the new process with the same params.
         rig.down().await;
-        rig.up().await;
     }
     assert_eq!(client.reads().await["id"], 1);
 }
@@ -374,14 +429,9 @@ async fn the_bridge_initializes_the_server_without_the_first_clients_meta() {
 async fn server_lines_that_are_not_json_rpc_never_reach_clients() {
     let mut rig = Rig::new();
     let mut client = rig.attach().await;
-    rig.up().await;
+    rig.up_legacy(json!({})).await;
     rig.send(&client, initialize(1)).await;
-    let init = rig.server_reads().await;
-    rig.server_writes(json!({"jsonrpc": "2.0", "id": init["id"], "result": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "h", "version": "2"}}}))
-        .await;
     client.reads().await;
-    rig.server_reads().await; // notifications/initialized
     rig.send(
         &client,
         json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {}}),
@@ -468,14 +518,11 @@ async fn a_servers_requests_waiting_for_clients_are_capped() {
         ..RouterOptions::default()
     });
     let mut client = rig.attach().await;
-    rig.up().await;
-    rig.send(&client, initialize(1)).await;
-    let init = rig.server_reads().await;
-    rig.server_writes(json!({"jsonrpc": "2.0", "id": init["id"], "result": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "h", "version": "2"}}}))
+    rig.up_legacy(json!({})).await;
+    rig.send(&client, initialize_with(1, json!({"roots": {}})))
         .await;
     client.reads().await;
-    rig.server_reads().await; // notifications/initialized
+    rig.server_reads().await; // notifications/roots/list_changed
 
     for id in 10..13 {
         rig.server_writes(json!({"jsonrpc": "2.0", "id": id, "method": "roots/list"}))
@@ -515,8 +562,607 @@ async fn clients_waiting_for_the_handshake_are_capped() {
         rig.send(&client, initialize(1)).await;
         clients.push(client);
     }
-    assert_eq!(rig.server_reads().await["method"], "initialize");
+    assert_eq!(rig.server_reads().await["method"], "server/discover");
     let refused = clients[2].reads().await;
     assert_eq!(refused["error"]["code"], jsonrpc::SERVER_UNREACHABLE);
     assert_eq!(rig.router.occupancy().await.unwrap().init_waiters, 2);
+}
+
+/// bridgedock is one client that can do what any of its clients can: the server sees the
+/// sampling, elicitation and roots capabilities in bridgedock's own handshake, whoever connects
+/// first — so no client gets a server that hid tools from another.
+#[tokio::test]
+async fn the_server_sees_one_client_that_can_do_what_any_client_can() {
+    let mut rig = Rig::new();
+    let mut bare = rig.attach().await;
+    rig.send(&bare, initialize(1)).await;
+    rig.up().await;
+    let probe = rig.server_reads().await;
+    assert_eq!(probe["method"], "server/discover");
+    assert_eq!(
+        probe["params"]["_meta"][META_CLIENT_CAPABILITIES],
+        crate::protocol::capabilities::bridge_capabilities()
+    );
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": probe["id"], "error": {"code": -32602, "message": "Invalid request parameters"}}))
+        .await;
+    let init = rig.server_reads().await;
+    assert_eq!(
+        init["params"]["capabilities"],
+        json!({"roots": {"listChanged": true}, "sampling": {}, "elicitation": {"form": {}, "url": {}}})
+    );
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": init["id"], "result": {
+        "protocolVersion": "2025-11-25", "capabilities": {"tools": {}}, "serverInfo": {"name": "h", "version": "2"}}}))
+        .await;
+    assert_eq!(
+        rig.server_reads().await["method"],
+        "notifications/initialized"
+    );
+    assert_eq!(bare.reads().await["result"]["serverInfo"]["name"], "h");
+    rig.is_ready().await;
+    let status = rig.status.server("srv").unwrap();
+    assert_eq!(status.protocol_revision.as_deref(), Some("2025-11-25"));
+    assert_eq!(
+        status.declared_capabilities,
+        Some(crate::protocol::capabilities::bridge_capabilities())
+    );
+}
+
+/// A server request goes only to a client that declared the capability it needs, even when
+/// another client's call is the one in flight; with nobody able to take it, the server is told
+/// so in words.
+#[tokio::test]
+async fn a_server_request_goes_only_to_a_client_that_declared_it() {
+    let mut rig = Rig::new();
+    rig.up_legacy(json!({"tools": {}})).await;
+    let mut plain = rig.attach().await;
+    rig.send(&plain, initialize(1)).await;
+    plain.reads().await;
+    let mut sampler = rig.attach().await;
+    rig.send(&sampler, initialize_with(1, json!({"sampling": {}})))
+        .await;
+    sampler.reads().await;
+
+    // The plain client's call is in flight, but it cannot sample.
+    rig.send(
+        &plain,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "sampleLLM"}}),
+    )
+    .await;
+    let call = rig.server_reads().await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": 50, "method": "sampling/createMessage", "params": {"messages": [], "maxTokens": 5}}))
+        .await;
+    let asked = sampler.reads().await;
+    assert_eq!(asked["method"], "sampling/createMessage");
+
+    // Nobody can elicit a URL.
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": 51, "method": "elicitation/create", "params": {"mode": "url", "url": "https://x", "message": "m"}}))
+        .await;
+    let refused = rig.server_reads().await;
+    assert_eq!(refused["id"], 51);
+    assert_eq!(refused["error"]["code"], jsonrpc::METHOD_NOT_FOUND);
+    let words = refused["error"]["message"].as_str().unwrap();
+    assert!(words.contains("elicitation.url"), "{words}");
+    assert!(words.contains("2 connected clients"), "{words}");
+
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": call["id"], "result": {"content": []}}))
+        .await;
+    assert_eq!(plain.reads().await["id"], 2);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), plain.rx.recv())
+            .await
+            .is_err(),
+        "the plain client was never sent the server's requests"
+    );
+}
+
+/// A 2026-07-28 client through a handshake-era server gets results in its revision's shape:
+/// `resultType`, the caching hints of list results, the server's identity in `_meta`, its
+/// discover answer from bridgedock — and none of the legacy error codes.
+#[tokio::test]
+async fn a_modern_client_gets_its_revisions_shapes_from_a_handshake_server() {
+    let mut rig = Rig::new();
+    rig.up_legacy(json!({"tools": {"listChanged": true}})).await;
+    let mut client = rig.attach().await;
+
+    rig.send(
+        &client,
+        modern(json!("d"), "server/discover", json!({}), json!({})),
+    )
+    .await;
+    let discover = client.reads().await["result"].clone();
+    assert_eq!(discover["resultType"], "complete");
+    assert!(
+        discover["supportedVersions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2026-07-28"))
+    );
+    assert_eq!(
+        discover["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "h"
+    );
+    assert_eq!(
+        (discover["ttlMs"].clone(), discover["cacheScope"].clone()),
+        (json!(0), json!("private"))
+    );
+    assert!(discover.get("serverInfo").is_none());
+
+    let traced = {
+        let mut r = modern(json!(1), "tools/list", json!({}), json!({}));
+        r["params"]["_meta"]["traceparent"] =
+            json!("00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01");
+        r
+    };
+    rig.send(&client, traced).await;
+    let forwarded = rig.server_reads().await;
+    assert_eq!(
+        forwarded["params"]["_meta"],
+        json!({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01"}),
+        "the stateless envelope goes, trace context stays"
+    );
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": forwarded["id"], "result": {"tools": []}}))
+        .await;
+    let list = client.reads().await;
+    assert_eq!(list["id"], 1);
+    assert_eq!(
+        list["result"],
+        json!({"tools": [], "resultType": "complete", "ttlMs": 0, "cacheScope": "private",
+               "_meta": {"io.modelcontextprotocol/serverInfo": {"name": "h", "version": "2"}}})
+    );
+
+    rig.send(
+        &client,
+        modern(
+            json!(2),
+            "resources/read",
+            json!({"uri": "x://gone"}),
+            json!({}),
+        ),
+    )
+    .await;
+    let read = rig.server_reads().await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": read["id"], "error": {"code": -32002, "message": "Resource not found"}}))
+        .await;
+    assert_eq!(
+        client.reads().await["error"]["code"],
+        jsonrpc::INVALID_PARAMS
+    );
+
+    rig.send(
+        &client,
+        modern(json!(3), "tools/call", json!({"name": "slow"}), json!({})),
+    )
+    .await;
+    rig.server_reads().await;
+    rig.down().await;
+    let gone = client.reads().await;
+    assert_eq!(gone["error"]["code"], jsonrpc::INTERNAL_ERROR, "{gone}");
+    assert_eq!(gone["error"]["data"]["reason"], "server_unreachable");
+}
+
+/// What a native server of the 2026-07-28 revision refuses, bridgedock refuses the same way.
+#[tokio::test]
+async fn modern_requests_are_checked_as_a_native_server_checks_them() {
+    let mut rig = Rig::new();
+    rig.up_legacy(json!({})).await;
+    let mut client = rig.attach().await;
+    let mut no_caps = modern(json!(1), "tools/list", json!({}), json!({}));
+    no_caps["params"]["_meta"]
+        .as_object_mut()
+        .unwrap()
+        .remove(META_CLIENT_CAPABILITIES);
+    rig.send(&client, no_caps).await;
+    let refused = client.reads().await;
+    assert_eq!(
+        (refused["id"].clone(), refused["error"]["code"].clone()),
+        (json!(1), json!(jsonrpc::INVALID_PARAMS))
+    );
+    for removed in [
+        "ping",
+        "initialize",
+        "logging/setLevel",
+        "resources/subscribe",
+    ] {
+        rig.send(
+            &client,
+            modern(json!(removed), removed, json!({}), json!({})),
+        )
+        .await;
+        let answer = client.reads().await;
+        assert_eq!(
+            answer["error"]["code"],
+            jsonrpc::METHOD_NOT_FOUND,
+            "{removed}: {answer}"
+        );
+    }
+    let mut future = modern(json!(9), "tools/list", json!({}), json!({}));
+    future["params"]["_meta"][META_PROTOCOL_VERSION] = json!("2099-01-01");
+    rig.send(&client, future).await;
+    let answer = client.reads().await;
+    assert_eq!(
+        answer["error"]["code"],
+        crate::protocol::mcp::UNSUPPORTED_PROTOCOL_VERSION
+    );
+    assert!(
+        answer["error"]["data"]["supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2026-07-28"))
+    );
+}
+
+/// A handshake-era server asks for an elicitation while serving a 2026-07-28 client's call:
+/// the client gets the revision's input-required result, and its retry — a new request with
+/// the answer — carries the answer to the server and gets the call's result.
+#[tokio::test]
+async fn a_modern_client_answers_a_handshake_servers_elicitation_in_its_retry() {
+    let mut rig = Rig::new();
+    rig.up_legacy(json!({"tools": {}})).await;
+    let caps = json!({"elicitation": {"form": {}}});
+    let mut first = rig.attach().await;
+    rig.send(
+        &first,
+        modern(
+            json!(5),
+            "tools/call",
+            json!({"name": "ask_name", "arguments": {}}),
+            caps.clone(),
+        ),
+    )
+    .await;
+    let call = rig.server_reads().await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": 70, "method": "elicitation/create",
+        "params": {"mode": "form", "message": "What is your name?", "requestedSchema": {"type": "object"}}}))
+        .await;
+    let interim = first.reads().await;
+    assert_eq!(interim["id"], 5);
+    let result = &interim["result"];
+    assert_eq!(result["resultType"], "input_required");
+    assert_eq!(
+        result["inputRequests"]["input-1"]["method"],
+        "elicitation/create"
+    );
+    assert_eq!(
+        result["inputRequests"]["input-1"]["params"]["message"],
+        "What is your name?"
+    );
+    let state = result["requestState"].as_str().unwrap().to_string();
+    // The first request's stream is over (a stateless request's session ends with it).
+    rig.router.detach(first.session, "answered").await;
+
+    // A tampered state is refused; the call still waits for the real one.
+    let mut retry = rig.attach().await;
+    let mut tampered = modern(
+        json!(6),
+        "tools/call",
+        json!({"name": "ask_name", "arguments": {}}),
+        caps.clone(),
+    );
+    tampered["params"]["requestState"] = json!(format!("{state}x"));
+    tampered["params"]["inputResponses"] =
+        json!({"input-1": {"action": "accept", "content": {"name": "Eve"}}});
+    rig.send(&retry, tampered).await;
+    assert_eq!(
+        retry.reads().await["error"]["code"],
+        jsonrpc::INVALID_PARAMS
+    );
+
+    let mut good = modern(
+        json!(7),
+        "tools/call",
+        json!({"name": "ask_name", "arguments": {}}),
+        caps,
+    );
+    good["params"]["requestState"] = json!(state);
+    good["params"]["inputResponses"] =
+        json!({"input-1": {"action": "accept", "content": {"name": "Ada"}}});
+    rig.send(&retry, good).await;
+    let answered = rig.server_reads().await;
+    assert_eq!(answered["id"], 70);
+    assert_eq!(answered["result"]["content"]["name"], "Ada");
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": call["id"], "result": {"content": [{"type": "text", "text": "hello Ada"}]}}))
+        .await;
+    let done = retry.reads().await;
+    assert_eq!(done["id"], 7);
+    assert_eq!(done["result"]["resultType"], "complete");
+    assert_eq!(done["result"]["content"][0]["text"], "hello Ada");
+    let idle = rig.router.occupancy().await.unwrap();
+    assert_eq!((idle.parked, idle.pending_for_clients), (0, 0));
+}
+
+/// A stateless server answers a handshake-era client's call with an input-required result:
+/// bridgedock asks the client as that era does (a request), then retries the call for it; the
+/// client only sees its call answered.
+#[tokio::test]
+async fn a_handshake_client_is_asked_what_a_stateless_server_needs() {
+    let mut rig = Rig::new();
+    rig.up_modern(json!({"tools": {}})).await;
+    let mut client = rig.attach().await;
+    rig.send(&client, initialize_with(1, json!({"elicitation": {}})))
+        .await;
+    assert_eq!(
+        client.reads().await["result"]["protocolVersion"],
+        "2025-11-25"
+    );
+    rig.send(
+        &client,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "ask_name", "arguments": {}, "_meta": {"progressToken": "p"}}}),
+    )
+    .await;
+    let first = rig.server_reads().await;
+    assert_eq!(
+        first["params"]["_meta"][META_PROTOCOL_VERSION],
+        "2026-07-28"
+    );
+    assert_eq!(
+        first["params"]["_meta"][META_CLIENT_CAPABILITIES],
+        json!({"elicitation": {}})
+    );
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": first["id"], "result": {
+        "resultType": "input_required", "requestState": "server-state-1",
+        "inputRequests": {"name": {"method": "elicitation/create", "params": {"mode": "form", "message": "Name?", "requestedSchema": {}}}}}}))
+        .await;
+    let asked = client.reads().await;
+    assert_eq!(asked["method"], "elicitation/create");
+    assert_eq!(asked["params"]["message"], "Name?");
+    rig.send(&client, json!({"jsonrpc": "2.0", "id": asked["id"], "result": {"action": "accept", "content": {"name": "Ada"}}}))
+        .await;
+    let retry = rig.server_reads().await;
+    assert_eq!(retry["method"], "tools/call");
+    assert_ne!(retry["id"], first["id"], "a retry is a new request");
+    assert_eq!(retry["params"]["requestState"], "server-state-1");
+    assert_eq!(
+        retry["params"]["inputResponses"]["name"]["content"]["name"],
+        "Ada"
+    );
+    let token = retry["params"]["_meta"]["progressToken"].clone();
+    rig.server_writes(json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": token, "progress": 1}}))
+        .await;
+    assert_eq!(client.reads().await["params"]["progressToken"], "p");
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": retry["id"], "result": {"resultType": "complete", "content": []}}))
+        .await;
+    let done = client.reads().await;
+    assert_eq!(done["id"], 2);
+    assert_eq!(done["result"]["content"], json!([]));
+}
+
+/// `subscriptions/listen` through a handshake-era server: acknowledged with what bridgedock
+/// will send, then exactly that, tagged with the stream's id; handshake-era clients keep
+/// getting notifications their way.
+#[tokio::test]
+async fn a_listen_stream_gets_what_it_opted_in_to() {
+    let mut rig = Rig::new();
+    rig.up_legacy(json!({"tools": {"listChanged": true}, "resources": {"subscribe": true}}))
+        .await;
+    let mut old = rig.attach().await;
+    rig.send(&old, initialize(1)).await;
+    old.reads().await;
+    let mut listener = rig.attach().await;
+    rig.send(&listener, modern(json!("L1"), "subscriptions/listen",
+        json!({"notifications": {"toolsListChanged": true, "resourceSubscriptions": ["a://x"]}}), json!({})))
+        .await;
+    let ack = listener.reads().await;
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+    assert_eq!(ack["params"]["_meta"][META_SUBSCRIPTION_ID], "L1");
+    assert_eq!(
+        ack["params"]["notifications"],
+        json!({"toolsListChanged": true, "resourceSubscriptions": ["a://x"]})
+    );
+    let subscribe = rig.server_reads().await;
+    assert_eq!(
+        (
+            subscribe["method"].clone(),
+            subscribe["params"]["uri"].clone()
+        ),
+        (json!("resources/subscribe"), json!("a://x"))
+    );
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": subscribe["id"], "result": {}}))
+        .await;
+
+    for method in [
+        "notifications/prompts/list_changed",
+        "notifications/tools/list_changed",
+    ] {
+        rig.server_writes(json!({"jsonrpc": "2.0", "method": method}))
+            .await;
+    }
+    rig.server_writes(json!({"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": "a://x"}}))
+        .await;
+    let tools = listener.reads().await;
+    assert_eq!(
+        tools["method"], "notifications/tools/list_changed",
+        "prompts were not asked for"
+    );
+    assert_eq!(tools["params"]["_meta"][META_SUBSCRIPTION_ID], "L1");
+    let updated = listener.reads().await;
+    assert_eq!(
+        (updated["method"].clone(), updated["params"]["uri"].clone()),
+        (json!("notifications/resources/updated"), json!("a://x"))
+    );
+    assert_eq!(
+        old.reads().await["method"],
+        "notifications/prompts/list_changed"
+    );
+    assert_eq!(
+        old.reads().await["method"],
+        "notifications/tools/list_changed"
+    );
+
+    // Bridgedock shuts down: the stream ends with the empty answer to the listen.
+    rig.stopping.cancel();
+    let closed = listener.reads().await;
+    assert_eq!(closed["id"], "L1");
+    assert_eq!(closed["result"]["_meta"][META_SUBSCRIPTION_ID], "L1");
+}
+
+/// At a stateless server bridgedock holds one `subscriptions/listen` for all its clients;
+/// what comes on it reaches each listener under its own id, and handshake-era clients as they
+/// expect.
+#[tokio::test]
+async fn a_stateless_server_is_listened_to_once_for_everyone() {
+    let mut rig = Rig::new();
+    rig.up_modern(json!({"tools": {"listChanged": true}, "resources": {"subscribe": true}}))
+        .await;
+    let ours = rig.server_reads().await;
+    assert_eq!(ours["method"], "subscriptions/listen");
+    let mut listener = rig.attach().await;
+    rig.send(&listener, modern(json!(4), "subscriptions/listen",
+        json!({"notifications": {"toolsListChanged": true, "resourceSubscriptions": ["a://x"]}}), json!({})))
+        .await;
+    listener.reads().await; // acknowledged
+    let wider = rig.server_reads().await;
+    assert_eq!(wider["method"], "subscriptions/listen");
+    assert_eq!(
+        wider["params"]["notifications"]["resourceSubscriptions"],
+        json!(["a://x"])
+    );
+    let cancel = rig.server_reads().await;
+    assert_eq!(
+        (
+            cancel["method"].clone(),
+            cancel["params"]["requestId"].clone()
+        ),
+        (json!("notifications/cancelled"), ours["id"].clone())
+    );
+
+    let mut old = rig.attach().await;
+    rig.send(&old, initialize(1)).await;
+    old.reads().await;
+    rig.server_writes(
+        json!({"jsonrpc": "2.0", "method": "notifications/resources/updated",
+        "params": {"uri": "a://x", "_meta": {META_SUBSCRIPTION_ID: wider["id"]}}}),
+    )
+    .await;
+    let updated = listener.reads().await;
+    assert_eq!(updated["params"]["_meta"][META_SUBSCRIPTION_ID], 4);
+    rig.server_writes(
+        json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed",
+        "params": {"_meta": {META_SUBSCRIPTION_ID: wider["id"]}}}),
+    )
+    .await;
+    assert_eq!(
+        listener.reads().await["method"],
+        "notifications/tools/list_changed"
+    );
+    let plain = old.reads().await;
+    assert_eq!(
+        plain,
+        json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
+    );
+}
+
+/// A 2026-07-28 request gets log messages only when it asked for them, and only at or above
+/// the level it asked for.
+#[tokio::test]
+async fn log_messages_go_to_the_modern_requests_that_asked() {
+    let mut rig = Rig::new();
+    rig.up_legacy(json!({"logging": {}})).await;
+    let mut quiet = rig.attach().await;
+    let mut chatty = rig.attach().await;
+    rig.send(
+        &quiet,
+        modern(json!(1), "tools/call", json!({"name": "slow"}), json!({})),
+    )
+    .await;
+    let q = rig.server_reads().await;
+    let mut asks = modern(json!(2), "tools/call", json!({"name": "slow"}), json!({}));
+    asks["params"]["_meta"]["io.modelcontextprotocol/logLevel"] = json!("warning");
+    rig.send(&chatty, asks).await;
+    let c = rig.server_reads().await;
+    for level in ["info", "error"] {
+        rig.server_writes(json!({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": level, "data": level}}))
+            .await;
+    }
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": c["id"], "result": {}}))
+        .await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": q["id"], "result": {}}))
+        .await;
+    let log = chatty.reads().await;
+    assert_eq!(
+        (log["method"].clone(), log["params"]["level"].clone()),
+        (json!("notifications/message"), json!("error"))
+    );
+    assert_eq!(chatty.reads().await["id"], 2);
+    assert_eq!(
+        quiet.reads().await["id"],
+        1,
+        "no log messages for a request that did not ask"
+    );
+}
+
+/// At shutdown, calls in flight are told that bridgedock is shutting down — not that the
+/// server will be back — and their server is told to stop working on them.
+#[tokio::test]
+async fn at_shutdown_calls_in_flight_are_told_bridgedock_is_shutting_down() {
+    let mut rig = Rig::new();
+    rig.up_legacy(json!({})).await;
+    let mut client = rig.attach().await;
+    rig.send(&client, initialize(1)).await;
+    client.reads().await;
+    rig.send(
+        &client,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "slow"}}),
+    )
+    .await;
+    let call = rig.server_reads().await;
+    rig.stopping.cancel();
+    let told = client.reads().await;
+    assert_eq!(told["id"], 2);
+    assert_eq!(told["error"]["code"], jsonrpc::SERVER_UNREACHABLE);
+    let words = told["error"]["message"].as_str().unwrap();
+    assert!(words.contains("shutting down"), "{words}");
+    assert!(!words.contains("brings the server back"), "{words}");
+    let cancelled = rig.server_reads().await;
+    assert_eq!(
+        (
+            cancelled["method"].clone(),
+            cancelled["params"]["requestId"].clone()
+        ),
+        (json!("notifications/cancelled"), call["id"].clone())
+    );
+    rig.send(
+        &client,
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}),
+    )
+    .await;
+    assert!(
+        client.reads().await["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("shutting down")
+    );
+}
+
+/// A process that refuses both handshakes is not ready, and the supervisor is told why.
+#[tokio::test]
+async fn a_process_that_refuses_both_handshakes_is_not_ready() {
+    let mut rig = Rig::new();
+    let mut client = rig.attach().await;
+    rig.send(&client, initialize(1)).await;
+    rig.up().await;
+    let probe = rig.server_reads().await;
+    rig.server_writes(
+        json!({"jsonrpc": "2.0", "id": probe["id"], "error": {"code": -32601, "message": "no"}}),
+    )
+    .await;
+    let init = rig.server_reads().await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": init["id"], "error": {"code": -32600, "message": "go away"}}))
+        .await;
+    let told = tokio::time::timeout(DEADLINE, rig.ready.take().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let Readiness::Refused(why) = told else {
+        panic!("{told:?}")
+    };
+    assert!(why.contains("go away"), "{why}");
+    let answer = client.reads().await;
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("refused both handshakes"),
+        "{answer}"
+    );
 }
