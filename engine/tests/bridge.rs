@@ -94,10 +94,16 @@ impl Client {
     }
 
     async fn initialize(&mut self, name: &str, revision: &str) -> Value {
+        self.initialize_with(name, revision, json!({})).await
+    }
+
+    /// `initialize`, declaring `capabilities` (the server's requests go only to clients that
+    /// declared what they need).
+    async fn initialize_with(&mut self, name: &str, revision: &str, capabilities: Value) -> Value {
         let v = self
             .request(
                 "initialize",
-                json!({"protocolVersion": revision, "capabilities": {}, "clientInfo": {"name": name, "version": "1.0"}}),
+                json!({"protocolVersion": revision, "capabilities": capabilities, "clientInfo": {"name": name, "version": "1.0"}}),
             )
             .await;
         self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
@@ -548,7 +554,15 @@ async fn a_stateless_2026_client_works_without_initialize() {
             .unwrap()
             .contains(&json!("2026-07-28"))
     );
-    assert_eq!(r["serverInfo"]["name"], "bridgedock-demo");
+    // The released revision has the server's identity in `_meta`, not at the top.
+    assert_eq!(
+        r["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "bridgedock-demo"
+    );
+    assert_eq!(
+        (r["ttlMs"].clone(), r["cacheScope"].clone()),
+        (json!(0), json!("private"))
+    );
     assert!(r["capabilities"]["tools"].is_object());
     let tools = c.request("tools/list", json!({"_meta": meta})).await;
     assert_eq!(tools["result"]["resultType"], "complete");
@@ -738,8 +752,11 @@ async fn server_requests_reach_the_client_whose_call_is_in_flight_and_come_back(
     let d = Daemon::start(dir.path(), Some(&asker_config(dir.path())));
     let mut a = Client::connect(&d, "asker").await;
     let mut b = Client::connect(&d, "asker").await;
-    a.initialize("a", "2025-11-25").await;
-    b.initialize("b", "2025-11-25").await;
+    // Both can list roots.
+    a.initialize_with("a", "2025-11-25", json!({"roots": {}}))
+        .await;
+    b.initialize_with("b", "2025-11-25", json!({"roots": {}}))
+        .await;
     // b is the more recently active client, but a's call is the one in flight: a is asked.
     b.request("ping", json!({})).await;
     a.send(

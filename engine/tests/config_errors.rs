@@ -43,7 +43,7 @@ const CASES: &[(&str, &str, &str)] = &[
     (
         "unknown key with nothing close",
         "[servers.time]\ncommand = \"uvx\"\nflavour = \"vanilla\"\n",
-        "config.toml:3:1: unknown key `flavour` in [servers.time]\n  fix: remove it; valid keys are `command`, `args`, `env`, `cwd`, `transport`, `version`, `restart`, `autostart`, `stop_grace`, `request_timeout`, `kind`, `http_port`, `ws_port`, `dependency_overrides`",
+        "config.toml:3:1: unknown key `flavour` in [servers.time]\n  fix: remove it; valid keys are `command`, `args`, `env`, `cwd`, `transport`, `version`, `restart`, `autostart`, `stop_grace`, `request_timeout`, `start_timeout`, `kind`, `http_port`, `ws_port`, `dependency_overrides`",
     ),
     (
         "a duration past any use (deadlines would overflow the clock)",

@@ -26,7 +26,7 @@ async fn a_crashing_server_backs_off_restarts_then_gives_up_with_its_last_stderr
     let t = start_engine(config(vec![("crasher", crasher)]), tuning).await;
     let e = &t.engine;
 
-    let first = wait_server(e, "crasher", SECS_10, "running", is_running).await;
+    let first = wait_server(e, "crasher", SECS_10, "up", is_up).await;
     let backoff1 = wait_server(e, "crasher", SECS_10, "in backoff", |s| {
         matches!(s.state, ServerState::Backoff { attempt: 1, .. })
     })
@@ -39,7 +39,7 @@ async fn a_crashing_server_backs_off_restarts_then_gives_up_with_its_last_stderr
         exit.reason
     );
     let second = wait_server(e, "crasher", SECS_10, "running again", |s| {
-        is_running(s) && s.pid != first.pid
+        is_up(s) && s.pid != first.pid
     })
     .await;
     assert_eq!(second.restarts, 1);
@@ -67,7 +67,7 @@ async fn a_crashing_server_backs_off_restarts_then_gives_up_with_its_last_stderr
 
     // A person asks for a start: the crash count starts over and it runs again.
     let started = e.start_server("crasher").await.unwrap();
-    assert!(is_running(&started) || matches!(started.state, ServerState::Starting));
+    assert!(is_up(&started) || matches!(started.state, ServerState::Starting { .. }));
     e.shutdown().await;
 }
 
@@ -135,7 +135,7 @@ async fn stop_kills_the_whole_tree(ignore_term: bool) {
         .insert("FORKER_PIDS_FILE".into(), pids_file.display().to_string());
     forker.stop_grace = Duration::from_millis(400);
     let t = start_engine(config(vec![("forker", forker)]), quick_tuning()).await;
-    let running = wait_server(&t.engine, "forker", SECS_10, "running", is_running).await;
+    let running = wait_server(&t.engine, "forker", SECS_10, "up", is_up).await;
     let (parent, child) = eventually(SECS_10, "the forker's pids file", || {
         let text = std::fs::read_to_string(&pids_file).ok()?;
         let mut it = text.split_whitespace().map(|p| p.parse::<u32>().ok());
@@ -292,7 +292,7 @@ async fn a_child_flooding_stderr_is_never_blocked_by_a_slow_subscriber() {
         (received, missed, saw_done)
     });
     let exited = wait_server(e, "flood", Duration::from_secs(60), "finished", |s| {
-        s.last_exit.is_some() && !is_running(s)
+        s.last_exit.is_some() && !is_up(s)
     })
     .await;
     assert_eq!(
@@ -328,9 +328,9 @@ async fn restart_replaces_the_process_and_counts_it() {
         quick_tuning(),
     )
     .await;
-    let first = wait_server(&t.engine, "stable", SECS_10, "running", is_running).await;
+    let first = wait_server(&t.engine, "stable", SECS_10, "up", is_up).await;
     let after = t.engine.restart_server("stable").await.unwrap();
-    assert!(is_running(&after));
+    assert!(is_up(&after));
     assert_ne!(after.pid, first.pid);
     assert_eq!(after.restarts, 1);
     assert!(!alive(first.pid.unwrap()));

@@ -30,7 +30,7 @@ impl Aggregate {
 fn is_busy(s: &ServerStatus) -> bool {
     matches!(
         s.state,
-        ServerState::Starting | ServerState::Stopping | ServerState::Backoff { .. }
+        ServerState::Starting { .. } | ServerState::Stopping | ServerState::Backoff { .. }
     )
 }
 
@@ -38,7 +38,8 @@ fn is_down(s: &ServerStatus) -> bool {
     match &s.state {
         ServerState::Crashed { .. }
         | ServerState::Failed { .. }
-        | ServerState::NoCommand { .. } => true,
+        | ServerState::NoCommand { .. }
+        | ServerState::NotAnswering { .. } => true,
         // Stopped by nobody: it exited by itself and its policy left it down.
         ServerState::Stopped => s.last_exit.as_ref().is_some_and(|e| !e.requested),
         _ => false,
@@ -52,6 +53,7 @@ pub fn short_state(s: &ServerStatus) -> String {
         ServerState::Failed { .. } => "failed (gave up)".to_string(),
         ServerState::Crashed { .. } => "crashed".to_string(),
         ServerState::NoCommand { program, .. } => format!("cannot start: {program} not found"),
+        ServerState::NotAnswering { .. } => "not answering".to_string(),
         ServerState::Stopped if is_down(s) => "stopped (exited)".to_string(),
         other => other.name().to_string(),
     }
@@ -181,29 +183,12 @@ pub fn crash_notice(s: &ServerStatus, now_ms: u64) -> Option<(String, String)> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use bridgedock_engine::config::{RestartPolicy, Transport};
     use bridgedock_engine::status::ExitInfo;
 
     pub fn server(name: &str, state: ServerState) -> ServerStatus {
         ServerStatus {
-            name: name.into(),
             state,
-            pid: None,
-            started_at_ms: None,
-            uptime_ms: None,
-            restarts: 0,
-            transport: Transport::Stdio,
-            restart_policy: RestartPolicy::OnFailure,
-            autostart: true,
-            command: vec![],
-            expected_version: None,
-            reported_version: None,
-            last_exit: None,
-            requests: 0,
-            errors: 0,
-            latency_p50_ms: None,
-            latency_p99_ms: None,
-            godot: None,
+            ..ServerStatus::new(name)
         }
     }
 
@@ -245,7 +230,13 @@ pub(crate) mod tests {
     #[test]
     fn failures_win_over_busy() {
         let s = vec![
-            server("a", ServerState::Starting),
+            server(
+                "a",
+                ServerState::Starting {
+                    since_ms: 1_000,
+                    last_line: Some("npm http fetch GET 200".into()),
+                },
+            ),
             server(
                 "b",
                 ServerState::Failed {
@@ -257,8 +248,8 @@ pub(crate) mod tests {
         ];
         assert_eq!(Aggregate::of(&s), Aggregate::Down);
         assert_eq!(
-            tooltip(&s, 0),
-            "a: starting\nb: failed: gave up after 5 crashes in 1 min"
+            tooltip(&s, 35_000),
+            "a: starting for 34 s, waiting for its first answer — npm http fetch GET 200\nb: failed: gave up after 5 crashes in 1 min"
         );
         assert_eq!(menu_summary(&s), "2 of 2 servers need attention");
     }

@@ -58,12 +58,13 @@ impl MenuModel {
                     title: format!("{} — {}", s.name, summary::short_state(s)),
                     can_start: !matches!(
                         s.state,
-                        ServerState::Running { .. } | ServerState::Starting
+                        ServerState::Running { .. } | ServerState::Starting { .. }
                     ),
                     can_stop: matches!(
                         s.state,
                         ServerState::Running { .. }
-                            | ServerState::Starting
+                            | ServerState::Starting { .. }
+                            | ServerState::NotAnswering { .. }
                             | ServerState::Backoff { .. }
                     ),
                 })

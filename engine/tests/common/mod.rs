@@ -124,8 +124,22 @@ pub async fn wait_server(
     }
 }
 
+/// Running: its process is up and has answered the MCP handshake (it is ready).
 pub fn is_running(s: &ServerStatus) -> bool {
     matches!(s.state, ServerState::Running { .. })
+}
+
+/// Its process is up, whether or not it speaks MCP: for the supervision tests, whose fixtures
+/// (a crasher, a forker) are processes, not MCP servers — they never answer the handshake, so
+/// they are starting while they live.
+pub fn is_up(s: &ServerStatus) -> bool {
+    s.pid.is_some()
+        && matches!(
+            s.state,
+            ServerState::Starting { .. }
+                | ServerState::Running { .. }
+                | ServerState::NotAnswering { .. }
+        )
 }
 
 /// True while `pid` is a live process (not a zombie).

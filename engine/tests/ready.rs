@@ -1,0 +1,144 @@
+//! "Ready" means the server answers: with the real daemon, a server that takes 40 s before it
+//! reads its input (as a cold `npx -y` start does while it downloads) is shown as starting —
+//! with its latest stderr line — until it answers bridgedock's own handshake, and the first
+//! client's `initialize`, sent meanwhile, is answered then; a process that never answers is
+//! shown as not answering (alive, not crashed), and what waited for it is told what it waited for.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on the unexpected
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::daemon::Daemon;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+fn config(dir: &Path, body: &str) -> std::path::PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+async fn connect(d: &Daemon, server: &str) -> Ws {
+    let url = format!("ws://{}/mcp/{server}?token={}", d.addr, d.token);
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+/// The next text frame (pings are the connection's own business).
+async fn next_text(ws: &mut Ws) -> Value {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).unwrap(),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn initialize(id: u64) -> Message {
+    Message::Text(
+        json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "early", "version": "1"}}})
+        .to_string()
+        .into(),
+    )
+}
+
+#[tokio::test]
+async fn a_server_that_takes_40_s_to_start_is_ready_only_when_it_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        "[servers.slow]\ncommand = \"python3\"\nargs = [{:?}, \"--delay-s\", \"40\"]\n",
+        common::fixture("slow_start.py")
+    );
+    let d = Daemon::start(dir.path(), Some(&config(dir.path(), &body)));
+    let mut ws = connect(&d, "slow").await;
+    ws.send(initialize(1)).await.unwrap();
+
+    // While it downloads, its state says so, with its progress; never "running".
+    let mut saw_progress = None;
+    let answer = loop {
+        tokio::select! {
+            answer = next_text(&mut ws) => break answer,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                let s = d.server("slow");
+                assert_ne!(s["state"], "running", "running before it answered: {s}");
+                assert!(s["state"] == "starting" || s["state"] == "running", "{s}");
+                if let Some(line) = s["last_line"].as_str()
+                    && line.contains("downloading")
+                {
+                    assert!(s["pid"].is_u64(), "its process is alive: {s}");
+                    saw_progress = Some(line.to_string());
+                }
+            }
+        }
+    };
+    assert_eq!(answer["id"], 1);
+    assert_eq!(
+        answer["result"]["serverInfo"]["name"], "slow-start",
+        "{answer}"
+    );
+    let progress = saw_progress.expect("its stderr progress was shown while it started");
+    assert!(
+        progress.starts_with("slow_start: downloading"),
+        "{progress}"
+    );
+    let ready = d.server("slow");
+    assert_eq!(ready["state"], "running", "{ready}");
+    assert_eq!(ready["protocol_revision"], "2025-11-25");
+    assert!(
+        ready["declared_capabilities"]["sampling"].is_object(),
+        "{ready}"
+    );
+
+    ws.send(Message::Text(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}}})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    let echoed = next_text(&mut ws).await;
+    assert_eq!(echoed["result"]["content"][0]["text"], "hi");
+}
+
+#[tokio::test]
+async fn a_process_that_never_answers_is_not_answering_not_crashed() {
+    let dir = tempfile::tempdir().unwrap();
+    // mute.py reads its input and never writes a byte back.
+    let body = format!(
+        "[servers.mute]\ncommand = \"python3\"\nargs = [{:?}]\nstart_timeout = \"3s\"\n",
+        common::fixture("mute.py")
+    );
+    let d = Daemon::start(dir.path(), Some(&config(dir.path(), &body)));
+    let mut ws = connect(&d, "mute").await;
+    ws.send(initialize(1)).await.unwrap();
+    let refused = next_text(&mut ws).await;
+    let words = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        words.contains("has not answered bridgedock's MCP handshake"),
+        "{words}"
+    );
+    assert!(words.contains("start_timeout"), "{words}");
+
+    let s = common::eventually(
+        Duration::from_secs(10),
+        "mute shown as not answering",
+        || {
+            let s = d.server("mute");
+            (s["state"] == "not-answering").then_some(s)
+        },
+    )
+    .await;
+    assert!(s["pid"].is_u64(), "its process is alive: {s}");
+    assert!(s["reason"].as_str().unwrap().contains("within 3 s"), "{s}");
+    assert_eq!(s["restarts"], 0, "not treated as a crash: {s}");
+    let table = d.ctl_ok(&["status"]);
+    assert!(table.contains("not answering"), "{table}");
+}
