@@ -273,7 +273,9 @@ async fn mcp_get(
 ) -> Response {
     let bridge = state.engine.bridge();
     let Some(router) = bridge.router(&server).cloned() else {
-        return bridge.unknown_server(&server);
+        let scheme = if ws.is_ok() { "ws" } else { "http" };
+        let base = base_url(&state, &headers, scheme);
+        return bridge.unknown_server_at(&server, serde_json::Value::Null, base.as_deref());
     };
     let Ok(ws) = ws else {
         return crate::bridge::http::get(bridge, &server, headers).await;
@@ -301,6 +303,16 @@ async fn mcp_post(
     headers: axum::http::HeaderMap,
     body: Body,
 ) -> Response {
+    let bridge = state.engine.bridge();
+    if bridge.router(&server).is_none() {
+        // Answered with the request's id, so an SDK pairs the error with what it sent.
+        let id = axum::body::to_bytes(body, crate::bridge::http::MAX_BODY_BYTES)
+            .await
+            .map(|bytes| request_id(&bytes))
+            .unwrap_or(serde_json::Value::Null);
+        let base = base_url(&state, &headers, "http");
+        return bridge.unknown_server_at(&server, id, base.as_deref());
+    }
     crate::bridge::http::post(
         state.engine.bridge(),
         &server,
@@ -317,7 +329,34 @@ async fn mcp_delete(
     Path(server): Path<String>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    crate::bridge::http::delete(state.engine.bridge(), &server, headers).await
+    let bridge = state.engine.bridge();
+    if bridge.router(&server).is_none() {
+        let base = base_url(&state, &headers, "http");
+        return bridge.unknown_server_at(&server, serde_json::Value::Null, base.as_deref());
+    }
+    crate::bridge::http::delete(bridge, &server, headers).await
+}
+
+/// The id of a JSON-RPC request (not a notification, not an answer), else null.
+fn request_id(body: &[u8]) -> serde_json::Value {
+    std::str::from_utf8(body)
+        .ok()
+        .and_then(|text| crate::protocol::jsonrpc::parse_message(text).ok())
+        .filter(|msg| msg.get("method").is_some_and(serde_json::Value::is_string))
+        .and_then(|mut msg| msg.remove("id"))
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// `scheme://HOST:PORT` of this bridgedock, for messages that say which URL to use: the
+/// address it listens on, else the `Host` the client addressed (already checked).
+fn base_url(state: &ApiState, headers: &HeaderMap, scheme: &str) -> Option<String> {
+    let address = state.engine.snapshot().bridge.address;
+    let host = if address.is_empty() {
+        headers.get(header::HOST)?.to_str().ok()?.to_owned()
+    } else {
+        address
+    };
+    Some(format!("{scheme}://{host}"))
 }
 
 #[derive(Deserialize)]
