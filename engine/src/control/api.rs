@@ -7,7 +7,9 @@
 //! - `GET /api/logs?server=&stream=&since=&limit=`;
 //! - `/` — the dock's built files, when they are installed.
 //!
-//! Every request passes the `Origin` check; everything under `/api` needs the token.
+//! Every request passes the `Origin` check of its door (see [`super::access`]): the MCP
+//! endpoints also let in the config's `allowed_origins`, the rest only the dock. Everything
+//! under `/api` and `/mcp` needs the token.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,7 +26,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::access::Access;
+use super::access::{self, Access, Door};
 use super::methods::{self, DEFAULT_LOG_LINES, MAX_LOG_LINES_PER_CALL};
 use crate::Engine;
 use crate::logs::{LogFilter, Stream};
@@ -38,7 +40,15 @@ pub struct ApiState {
     pub shutdown: CancellationToken,
 }
 
-pub fn router(state: ApiState) -> Router {
+pub fn router(mut state: ApiState) -> Router {
+    // The config's `allowed_origins` open the MCP door; the engine holds the config in use.
+    state.access = Arc::new(
+        state
+            .access
+            .as_ref()
+            .clone()
+            .with_config(state.engine.config()),
+    );
     let api = Router::new()
         .route("/api/status", get(status))
         .route("/api/events", get(events))
@@ -85,43 +95,45 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 async fn check_origin(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+    let door = Door::of(req.uri().path());
     let checked = state
         .access
         .check_host(req.headers())
-        .and_then(|()| state.access.check_origin(req.headers()));
+        .and_then(|()| state.access.check_origin(req.headers(), door));
     if let Err(denied) = checked {
         return refusal(denied);
     }
-    // The origin is allowed. The app's webview (tauri://localhost) is another origin than the
-    // API it calls, so the browser wants CORS: answer its preflight here (before routing,
-    // which knows no OPTIONS) and let it read every answer.
+    // The origin is allowed. The app's webview (tauri://localhost) and browser-based MCP
+    // clients are other origins than the API they call, so the browser wants CORS: answer its
+    // preflight here (before routing, which knows no OPTIONS) and let it read every answer.
     let origin = req.headers().get(header::ORIGIN).cloned();
     if req.method() == axum::http::Method::OPTIONS && origin.is_some() {
+        let requested = req
+            .headers()
+            .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .and_then(|v| v.to_str().ok());
         let mut response = StatusCode::NO_CONTENT.into_response();
-        add_cors(response.headers_mut(), origin);
+        add_cors(response.headers_mut(), origin, requested);
         return response;
     }
     let mut response = next.run(req).await;
-    add_cors(response.headers_mut(), origin);
+    add_cors(response.headers_mut(), origin, None);
     response
 }
 
-fn add_cors(headers: &mut HeaderMap, origin: Option<HeaderValue>) {
+fn add_cors(headers: &mut HeaderMap, origin: Option<HeaderValue>, requested: Option<&str>) {
     let Some(origin) = origin else { return };
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
         HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
     );
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static(
-            "authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id",
-        ),
-    );
+    let allowed = HeaderValue::from_str(&access::allow_headers(requested))
+        .unwrap_or(HeaderValue::from_static(access::ALLOWED_REQUEST_HEADERS));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allowed);
     headers.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("mcp-session-id"),
+        HeaderValue::from_static(access::EXPOSED_HEADERS),
     );
     headers.insert(
         header::ACCESS_CONTROL_MAX_AGE,
