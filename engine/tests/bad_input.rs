@@ -467,7 +467,7 @@ async fn bad_input_of_every_kind_gets_its_error_and_nothing_else_breaks() {
             with(&[("Origin", "https://evil.example")]),
             b"{}".to_vec(),
             403,
-            "not allowed",
+            "may not use MCP endpoints",
         ),
         (
             "Origin null",
@@ -476,7 +476,7 @@ async fn bad_input_of_every_kind_gets_its_error_and_nothing_else_breaks() {
             with(&[("Origin", "null")]),
             b"{}".to_vec(),
             403,
-            "not allowed",
+            "may not use MCP endpoints",
         ),
         (
             "a foreign Host",

@@ -245,7 +245,7 @@ async fn the_endpoint_checks_server_token_and_origin_before_the_upgrade() {
     .await;
     assert_eq!(code, 404);
     assert!(
-        body.contains("no server named `nope` (configured: demo)"),
+        body.contains("no server named `nope` on this bridgedock (configured: demo)"),
         "{body}"
     );
     let (code, _) = http(&d.addr, "GET", "/mcp/demo", &upgrade).await;

@@ -141,6 +141,46 @@ const CASES: &[(&str, &str, &str)] = &[
         "config.toml:2:8: `host` in [bridge] is empty\n  fix: set it to the address to listen on, e.g. host = \"127.0.0.1\", or remove it to use that default",
     ),
     (
+        "allowed_origins: a trailing slash never matches what browsers send",
+        "[bridge]\nallowed_origins = [\"http://localhost:6274/\"]\n",
+        "config.toml:2:20: `allowed_origins` in [bridge] has \"http://localhost:6274/\", which is not an origin: it has a path (`/`)\n  fix: write the origin alone, as browsers send it: \"http://localhost:6274\"",
+    ),
+    (
+        "allowed_origins: a URL with a path",
+        "[bridge]\nallowed_origins = [\"http://localhost:6274\", \"http://localhost:6274/mcp/time\"]\n",
+        "config.toml:2:45: `allowed_origins` in [bridge] has \"http://localhost:6274/mcp/time\", which is not an origin: it has a path (`/mcp/time`)\n  fix: write the origin alone, as browsers send it: \"http://localhost:6274\"",
+    ),
+    (
+        "allowed_origins: no scheme",
+        "[bridge]\nallowed_origins = [\"localhost:6274\"]\n",
+        "config.toml:2:20: `allowed_origins` in [bridge] has \"localhost:6274\", which is not an origin: it has no scheme\n  fix: write it with the scheme the page is served with: \"http://localhost:6274\" (or https://)",
+    ),
+    (
+        "allowed_origins: a wildcard",
+        "[bridge]\nallowed_origins = [\"*\"]\n",
+        "config.toml:2:20: `allowed_origins` in [bridge] has \"*\", which is not an origin: a wildcard would let every web page you visit use your MCP servers\n  fix: list each origin that may use them, e.g. allowed_origins = [\"http://localhost:6274\"]",
+    ),
+    (
+        "allowed_origins: null",
+        "[bridge]\nallowed_origins = [\"null\"]\n",
+        "config.toml:2:20: `allowed_origins` in [bridge] has \"null\", which is not an origin: `null` is what sandboxed pages and local files send, so any page could claim it\n  fix: serve the MCP client from an http:// or https:// address and list that origin",
+    ),
+    (
+        "allowed_origins: one string instead of a list",
+        "[bridge]\nallowed_origins = \"http://localhost:6274\"\n",
+        "config.toml:2:19: `allowed_origins` in [bridge] must be an array of strings, found a string\n  fix: wrap it in brackets: allowed_origins = [\"http://localhost:6274\"]",
+    ),
+    (
+        "allowed_origins: a bare setting above [bridge]",
+        "allowed_origins = []\n",
+        "config.toml:1:1: unknown top-level key `allowed_origins`\n  fix: move `allowed_origins` under the [bridge] section",
+    ),
+    (
+        "allowed_origins: misspelled",
+        "[bridge]\nallowed_origin = [\"http://localhost:6274\"]\n",
+        "config.toml:2:1: unknown key `allowed_origin` in [bridge]\n  fix: did you mean `allowed_origins`?",
+    ),
+    (
         "invalid server name",
         "[servers.\"my server\"]\ncommand = \"uvx\"\n",
         "config.toml:1:10: invalid server name `my server`\n  fix: server names appear in URLs: use 1–64 ASCII letters, digits, `-` or `_`, e.g. `my-server`",
@@ -243,4 +283,22 @@ fn json_import_round_trips_through_toml() {
     assert_eq!(back.servers, config.servers);
     assert_eq!(back.bridge, config.bridge);
     assert!(!back.servers["time"].autostart);
+}
+
+#[test]
+fn allowed_origins_round_trip_through_to_toml() {
+    let config = parse_toml(
+        "[bridge]\nallowed_origins = [\"http://localhost:6274\", \"HTTPS://Inspector.Example\"]\n",
+        Path::new("config.toml"),
+    )
+    .unwrap();
+    let text = to_toml(&config);
+    assert!(
+        text.contains(
+            "allowed_origins = [\"http://localhost:6274\", \"https://inspector.example\"]\n"
+        ),
+        "{text}"
+    );
+    let back = parse_toml(&text, Path::new("config.toml")).unwrap();
+    assert_eq!(back.bridge, config.bridge);
 }

@@ -350,6 +350,7 @@ fn import(args: ImportArgs) -> Result<ExitCode> {
 }
 
 fn check(path: Option<PathBuf>) -> Result<ExitCode> {
+    use bridgedock_engine::supervisor::spawn::{display_command, display_env, join_command};
     let path = path.unwrap_or_else(paths::default_config_file);
     let config = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
@@ -360,8 +361,20 @@ fn check(path: Option<PathBuf>) -> Result<ExitCode> {
         config.servers.len(),
         if config.servers.len() == 1 { "" } else { "s" }
     );
+    if !config.bridge.allowed_origins.is_empty() {
+        println!(
+            "  MCP endpoints also open to pages from: {}",
+            config.bridge.allowed_origins.join(", ")
+        );
+    }
+    // Shown as status and logs show them: a config check pasted into an issue leaks nothing.
     for (name, s) in &config.servers {
-        println!("  {name}: {} {}", s.command, s.args.join(" "));
+        println!("  {name}: {}", join_command(&display_command(s)));
+        let env = display_env(s);
+        if !env.is_empty() {
+            let vars: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            println!("    env: {}", vars.join(" "));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -98,16 +98,43 @@ impl Bridge {
         &self.http_sessions
     }
 
-    /// 404 for a server name that is not configured, naming the ones that are.
+    /// 404 for a server name that is not configured, naming the ones that are, as a JSON-RPC
+    /// error (MCP SDKs read nothing else) answering id null. [`Bridge::unknown_server_at`] also
+    /// answers the request's id and says at which URL the configured servers are.
     pub fn unknown_server(&self, server: &str) -> axum::response::Response {
+        self.unknown_server_at(server, serde_json::Value::Null, None)
+    }
+
+    /// As [`Bridge::unknown_server`], answering `id`; `base_url` (`http://HOST:PORT`, or
+    /// `ws://…` for a WebSocket) is where this bridgedock answers.
+    pub fn unknown_server_at(
+        &self,
+        server: &str,
+        id: serde_json::Value,
+        base_url: Option<&str>,
+    ) -> axum::response::Response {
+        use crate::protocol::jsonrpc::{INVALID_REQUEST, RpcError, error_response};
         use axum::response::IntoResponse;
-        let known: Vec<&str> = self.routers.keys().map(String::as_str).collect();
+        let configured: Vec<&str> = self.routers.keys().map(String::as_str).collect();
+        let message = if configured.is_empty() {
+            format!(
+                "no server named `{server}` on this bridgedock (none is configured): add one as a [servers.NAME] section of the config, then restart bridgedock"
+            )
+        } else {
+            format!(
+                "no server named `{server}` on this bridgedock (configured: {}): use {}/mcp/<one of them>",
+                configured.join(", "),
+                base_url.unwrap_or("")
+            )
+        };
+        let error = RpcError {
+            code: INVALID_REQUEST,
+            message,
+            data: Some(serde_json::json!({ "configured": configured })),
+        };
         (
             axum::http::StatusCode::NOT_FOUND,
-            axum::Json(serde_json::json!({"error": {"message": format!(
-                "no server named `{server}` (configured: {})",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
-            )}})),
+            axum::Json(error_response(id, error)),
         )
             .into_response()
     }

@@ -16,12 +16,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod mcp_json;
+mod origin;
 mod position;
 mod suggest;
 mod toml_file;
 
 pub use crate::paths::DEFAULT_PORT;
 pub use mcp_json::parse_mcp_servers_json;
+pub use origin::{NotAnOrigin, parse_origin};
 pub use toml_file::{parse_toml, to_toml};
 
 /// The API's default listen address: loopback, so nothing is exposed unless the user asks.
@@ -52,11 +54,14 @@ pub struct Config {
     pub source: ConfigSource,
 }
 
-/// Where the bridge (the API that clients connect to) listens.
+/// Where the bridge (the API that clients connect to) listens, and who may call it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BridgeConfig {
     pub host: String,
     pub port: u16,
+    /// Web origins (as [`parse_origin`] keeps them) of browser-based MCP clients, such as the
+    /// MCP Inspector's page: they may use the MCP endpoints (`/mcp/NAME`), never the dock's API.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for BridgeConfig {
@@ -64,6 +69,7 @@ impl Default for BridgeConfig {
         Self {
             host: DEFAULT_HOST.to_owned(),
             port: DEFAULT_PORT,
+            allowed_origins: Vec::new(),
         }
     }
 }

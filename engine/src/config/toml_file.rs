@@ -18,6 +18,7 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::origin::parse_origin;
 use super::position::Problems;
 use super::suggest::{closest, list};
 use super::{
@@ -27,7 +28,7 @@ use super::{
 };
 
 const SECTIONS: &[&str] = &["bridge", "servers"];
-const BRIDGE_KEYS: &[&str] = &["host", "port"];
+const BRIDGE_KEYS: &[&str] = &["host", "port", "allowed_origins"];
 const SERVER_KEYS: &[&str] = &[
     "command",
     "args",
@@ -195,6 +196,7 @@ impl<'t> Checker<'t> {
                         bridge.port = port;
                     }
                 }
+                "allowed_origins" => bridge.allowed_origins = self.allowed_origins(value),
                 other => self.unknown_key(key, other, "[bridge]", BRIDGE_KEYS),
             }
         }
@@ -239,6 +241,65 @@ impl<'t> Checker<'t> {
                 None
             }
         }
+    }
+
+    /// Origins of browser-based MCP clients, each kept as a browser sends it; duplicates once.
+    fn allowed_origins(&mut self, value: &Value<'_>) -> Vec<String> {
+        let example = "allowed_origins = [\"http://localhost:6274\"]";
+        let items = match value.get_ref() {
+            DeValue::Array(items) => items,
+            DeValue::String(s) => {
+                self.report(
+                    value.span().start,
+                    "`allowed_origins` in [bridge] must be an array of strings, found a string",
+                    format!(
+                        "wrap it in brackets: allowed_origins = [{}]",
+                        toml_string(s.trim())
+                    ),
+                );
+                return Vec::new();
+            }
+            other => {
+                self.report(
+                    value.span().start,
+                    format!(
+                        "`allowed_origins` in [bridge] must be an array of strings, found {}",
+                        a_type(other)
+                    ),
+                    format!("list the origins in quotes, e.g. {example}"),
+                );
+                return Vec::new();
+            }
+        };
+        let mut origins: Vec<String> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let DeValue::String(s) = item.get_ref() else {
+                self.report(
+                    item.span().start,
+                    format!(
+                        "`allowed_origins` in [bridge] must be an array of strings, but item {} is {}",
+                        i + 1,
+                        a_type(item.get_ref())
+                    ),
+                    format!("write each origin in quotes, e.g. {example}"),
+                );
+                continue;
+            };
+            match parse_origin(s) {
+                Ok(origin) if origins.contains(&origin) => {}
+                Ok(origin) => origins.push(origin),
+                Err(e) => self.report(
+                    item.span().start,
+                    format!(
+                        "`allowed_origins` in [bridge] has {}, which is not an origin: {}",
+                        toml_string(s),
+                        e.why
+                    ),
+                    e.fix,
+                ),
+            }
+        }
+        origins
     }
 
     fn servers(&mut self, table: &DeTable<'_>) -> BTreeMap<String, ServerConfig> {
@@ -877,6 +938,15 @@ pub fn to_toml(config: &Config) -> String {
     let _ = writeln!(out, "[bridge]");
     let _ = writeln!(out, "host = {}", toml_string(&config.bridge.host));
     let _ = writeln!(out, "port = {}", config.bridge.port);
+    if !config.bridge.allowed_origins.is_empty() {
+        let origins: Vec<String> = config
+            .bridge
+            .allowed_origins
+            .iter()
+            .map(|o| toml_string(o))
+            .collect();
+        let _ = writeln!(out, "allowed_origins = [{}]", origins.join(", "));
+    }
     for (name, server) in &config.servers {
         let _ = writeln!(out, "\n{}", server_section(name));
         let _ = writeln!(out, "command = {}", toml_string(&server.command));
@@ -955,6 +1025,7 @@ mod tests {
 [bridge]
 host = "0.0.0.0"
 port = 8080
+allowed_origins = ["http://localhost:6274", "HTTPS://Inspector.Example:443", "http://localhost:6274"]
 
 [servers.time]
 command = "uvx"
@@ -975,6 +1046,11 @@ stop_grace = 2
         .unwrap();
         assert_eq!(c.bridge.host, "0.0.0.0");
         assert_eq!(c.bridge.port, 8080);
+        // Kept as browsers send them, each once.
+        assert_eq!(
+            c.bridge.allowed_origins,
+            ["http://localhost:6274", "https://inspector.example"]
+        );
         let time = &c.servers["time"];
         assert_eq!(time.command, "uvx");
         assert_eq!(time.args, ["mcp-server-time==2025.9.25"]);
@@ -1128,6 +1204,10 @@ stop_grace = 2
             bridge: BridgeConfig {
                 host: "::1".into(),
                 port: 9000,
+                allowed_origins: vec![
+                    "http://localhost:6274".into(),
+                    "https://inspector.example".into(),
+                ],
             },
             servers: BTreeMap::from([
                 ("time".into(), time),

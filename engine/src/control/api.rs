@@ -7,7 +7,9 @@
 //! - `GET /api/logs?server=&stream=&since=&limit=`;
 //! - `/` — the dock's built files, when they are installed.
 //!
-//! Every request passes the `Origin` check; everything under `/api` needs the token.
+//! Every request passes the `Origin` check of its door (see [`super::access`]): the MCP
+//! endpoints also let in the config's `allowed_origins`, the rest only the dock. Everything
+//! under `/api` and `/mcp` needs the token.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,7 +26,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::access::Access;
+use super::access::{self, Access, Door};
 use super::methods::{self, DEFAULT_LOG_LINES, MAX_LOG_LINES_PER_CALL};
 use crate::Engine;
 use crate::logs::{LogFilter, Stream};
@@ -38,7 +40,15 @@ pub struct ApiState {
     pub shutdown: CancellationToken,
 }
 
-pub fn router(state: ApiState) -> Router {
+pub fn router(mut state: ApiState) -> Router {
+    // The config's `allowed_origins` open the MCP door; the engine holds the config in use.
+    state.access = Arc::new(
+        state
+            .access
+            .as_ref()
+            .clone()
+            .with_config(state.engine.config()),
+    );
     let api = Router::new()
         .route("/api/status", get(status))
         .route("/api/events", get(events))
@@ -85,43 +95,45 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 async fn check_origin(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+    let door = Door::of(req.uri().path());
     let checked = state
         .access
         .check_host(req.headers())
-        .and_then(|()| state.access.check_origin(req.headers()));
+        .and_then(|()| state.access.check_origin(req.headers(), door));
     if let Err(denied) = checked {
         return refusal(denied);
     }
-    // The origin is allowed. The app's webview (tauri://localhost) is another origin than the
-    // API it calls, so the browser wants CORS: answer its preflight here (before routing,
-    // which knows no OPTIONS) and let it read every answer.
+    // The origin is allowed. The app's webview (tauri://localhost) and browser-based MCP
+    // clients are other origins than the API they call, so the browser wants CORS: answer its
+    // preflight here (before routing, which knows no OPTIONS) and let it read every answer.
     let origin = req.headers().get(header::ORIGIN).cloned();
     if req.method() == axum::http::Method::OPTIONS && origin.is_some() {
+        let requested = req
+            .headers()
+            .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .and_then(|v| v.to_str().ok());
         let mut response = StatusCode::NO_CONTENT.into_response();
-        add_cors(response.headers_mut(), origin);
+        add_cors(response.headers_mut(), origin, requested);
         return response;
     }
     let mut response = next.run(req).await;
-    add_cors(response.headers_mut(), origin);
+    add_cors(response.headers_mut(), origin, None);
     response
 }
 
-fn add_cors(headers: &mut HeaderMap, origin: Option<HeaderValue>) {
+fn add_cors(headers: &mut HeaderMap, origin: Option<HeaderValue>, requested: Option<&str>) {
     let Some(origin) = origin else { return };
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
         HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
     );
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static(
-            "authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id",
-        ),
-    );
+    let allowed = HeaderValue::from_str(&access::allow_headers(requested))
+        .unwrap_or(HeaderValue::from_static(access::ALLOWED_REQUEST_HEADERS));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allowed);
     headers.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("mcp-session-id"),
+        HeaderValue::from_static(access::EXPOSED_HEADERS),
     );
     headers.insert(
         header::ACCESS_CONTROL_MAX_AGE,
@@ -273,7 +285,9 @@ async fn mcp_get(
 ) -> Response {
     let bridge = state.engine.bridge();
     let Some(router) = bridge.router(&server).cloned() else {
-        return bridge.unknown_server(&server);
+        let scheme = if ws.is_ok() { "ws" } else { "http" };
+        let base = base_url(&state, &headers, scheme);
+        return bridge.unknown_server_at(&server, serde_json::Value::Null, base.as_deref());
     };
     let Ok(ws) = ws else {
         return crate::bridge::http::get(bridge, &server, headers).await;
@@ -301,6 +315,16 @@ async fn mcp_post(
     headers: axum::http::HeaderMap,
     body: Body,
 ) -> Response {
+    let bridge = state.engine.bridge();
+    if bridge.router(&server).is_none() {
+        // Answered with the request's id, so an SDK pairs the error with what it sent.
+        let id = axum::body::to_bytes(body, crate::bridge::http::MAX_BODY_BYTES)
+            .await
+            .map(|bytes| request_id(&bytes))
+            .unwrap_or(serde_json::Value::Null);
+        let base = base_url(&state, &headers, "http");
+        return bridge.unknown_server_at(&server, id, base.as_deref());
+    }
     crate::bridge::http::post(
         state.engine.bridge(),
         &server,
@@ -317,7 +341,34 @@ async fn mcp_delete(
     Path(server): Path<String>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    crate::bridge::http::delete(state.engine.bridge(), &server, headers).await
+    let bridge = state.engine.bridge();
+    if bridge.router(&server).is_none() {
+        let base = base_url(&state, &headers, "http");
+        return bridge.unknown_server_at(&server, serde_json::Value::Null, base.as_deref());
+    }
+    crate::bridge::http::delete(bridge, &server, headers).await
+}
+
+/// The id of a JSON-RPC request (not a notification, not an answer), else null.
+fn request_id(body: &[u8]) -> serde_json::Value {
+    std::str::from_utf8(body)
+        .ok()
+        .and_then(|text| crate::protocol::jsonrpc::parse_message(text).ok())
+        .filter(|msg| msg.get("method").is_some_and(serde_json::Value::is_string))
+        .and_then(|mut msg| msg.remove("id"))
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// `scheme://HOST:PORT` of this bridgedock, for messages that say which URL to use: the
+/// address it listens on, else the `Host` the client addressed (already checked).
+fn base_url(state: &ApiState, headers: &HeaderMap, scheme: &str) -> Option<String> {
+    let address = state.engine.snapshot().bridge.address;
+    let host = if address.is_empty() {
+        headers.get(header::HOST)?.to_str().ok()?.to_owned()
+    } else {
+        address
+    };
+    Some(format!("{scheme}://{host}"))
 }
 
 #[derive(Deserialize)]

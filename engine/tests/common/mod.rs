@@ -41,6 +41,7 @@ pub fn config(servers: Vec<(&str, ServerConfig)>) -> Config {
         bridge: BridgeConfig {
             host: "127.0.0.1".into(),
             port: 0,
+            ..BridgeConfig::default()
         },
         servers: servers
             .into_iter()
