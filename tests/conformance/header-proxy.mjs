@@ -4,13 +4,14 @@
 // (http-header-validation, http-custom-header-server-validation) build their requests from the
 // URL's path alone, dropping ?token=; through this proxy they still reach bridgedock.
 //
-//   PROXY_HEADER="Authorization: Bearer TOKEN" node header-proxy.mjs --target http://127.0.0.1:P/mcp/NAME
+//   PROXY_HEADER="Authorization: Bearer TOKEN" node header-proxy.mjs --target http://127.0.0.1:P
 //
 // (the header comes by environment, to keep the token out of `ps`). Listens on a free port of
-// 127.0.0.1 and prints `header-proxy: listening on http://127.0.0.1:N/mcp`. Every request for
-// /mcp goes to the target's path with the client's headers, except that a Host or Origin naming
-// the proxy itself is made to name the target (a foreign one, like a DNS-rebinding test's, goes
-// through as sent). Responses stream through unbuffered, so SSE keeps its timing.
+// 127.0.0.1 and prints `header-proxy: listening on http://127.0.0.1:N`; http://127.0.0.1:N/PATH
+// is the target's /PATH. The client's headers go through unchanged, except that a Host or
+// Origin naming the proxy itself is made to name the target (a foreign one, like a
+// DNS-rebinding test's, goes through as sent). Responses stream through unbuffered, so SSE
+// keeps its timing.
 
 import http from 'node:http';
 
@@ -28,8 +29,7 @@ const server = http.createServer((req, res) => {
   const headers = { ...req.headers, [headerName]: headerValue };
   if (headers.host === self) headers.host = target.host;
   if (headers.origin === `http://${self}`) headers.origin = target.origin;
-  const { pathname, search } = new URL(req.url, 'http://x');
-  const up = http.request({ host: target.hostname, port: target.port, method: req.method, path: (pathname === '/mcp' ? target.pathname : pathname) + search, headers }, (ur) => {
+  const up = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers }, (ur) => {
     res.writeHead(ur.statusCode, ur.statusMessage, ur.rawHeaders);
     res.flushHeaders();
     ur.pipe(res);
@@ -38,7 +38,7 @@ const server = http.createServer((req, res) => {
   res.on('close', () => res.writableEnded || up.destroy()); // the client hung up: so do we
   req.pipe(up);
 });
-server.listen(0, '127.0.0.1', () => process.stdout.write(`header-proxy: listening on http://${server.address().address}:${server.address().port}/mcp\n`));
+server.listen(0, '127.0.0.1', () => process.stdout.write(`header-proxy: listening on http://127.0.0.1:${server.address().port}\n`));
 for (const s of ['SIGTERM', 'SIGINT'])
   process.on(s, () => {
     server.closeAllConnections();

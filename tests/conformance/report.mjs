@@ -151,7 +151,7 @@ for (const s of scenarios) {
       if (gap) {
         verdicts.push(`UNEXPECTED PASS ${r.name}`);
         gapPasses.push({ run: r.name, scenario: s });
-        c += ' (gap?)';
+        c += ' (gap: passes)';
       }
     } else if (gap) {
       n.gap++;
