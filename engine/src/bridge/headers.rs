@@ -77,6 +77,30 @@ pub fn check_modern(headers: &HeaderMap, msg: &Map<String, Value>) -> Result<(),
     let is_request = msg.contains_key("id") && msg.contains_key("method");
     let header_version = header(headers, PROTOCOL_HEADER)?;
     let body_version = mcp::declared_revision(msg);
+    // The header and the body must agree before either is believed.
+    if is_request {
+        match (header_version, body_version) {
+            (None, Some(body)) => {
+                return Err(mismatch(
+                    format!(
+                        "the body's _meta names protocol version {body} but the required MCP-Protocol-Version header is absent"
+                    ),
+                    "(missing)",
+                    body,
+                ));
+            }
+            (Some(h), Some(body)) if h != body => {
+                return Err(mismatch(
+                    format!(
+                        "the MCP-Protocol-Version header says {h} but the body's _meta names {body}"
+                    ),
+                    h,
+                    body,
+                ));
+            }
+            _ => {}
+        }
+    }
     for v in [header_version, body_version].into_iter().flatten() {
         if !SUPPORTED_REVISIONS.contains(&v) {
             return Err((
@@ -97,40 +121,19 @@ pub fn check_modern(headers: &HeaderMap, msg: &Map<String, Value>) -> Result<(),
         // closing of a stream): they are taken as they come.
         return Ok(());
     }
-    match (header_version, body_version) {
-        (None, Some(body)) => {
-            return Err(mismatch(
-                format!(
-                    "the body's _meta names protocol version {body} but the required MCP-Protocol-Version header is absent"
+    if let (Some(h), None) = (header_version, body_version) {
+        let missing = mcp::missing_envelope_keys(msg);
+        return Err((
+            StatusCode::BAD_REQUEST,
+            RpcError {
+                code: INVALID_PARAMS,
+                message: format!(
+                    "invalid params: the MCP-Protocol-Version header names {h}, but the request lacks {} in params._meta",
+                    missing.join(" and ")
                 ),
-                "(missing)",
-                body,
-            ));
-        }
-        (Some(h), Some(body)) if h != body => {
-            return Err(mismatch(
-                format!(
-                    "the MCP-Protocol-Version header says {h} but the body's _meta names {body}"
-                ),
-                h,
-                body,
-            ));
-        }
-        (Some(h), None) => {
-            let missing = mcp::missing_envelope_keys(msg);
-            return Err((
-                StatusCode::BAD_REQUEST,
-                RpcError {
-                    code: INVALID_PARAMS,
-                    message: format!(
-                        "invalid params: the MCP-Protocol-Version header names {h}, but the request lacks {} in params._meta",
-                        missing.join(" and ")
-                    ),
-                    data: Some(json!({"envelope": {"missing": missing}})),
-                },
-            ));
-        }
-        _ => {}
+                data: Some(json!({"envelope": {"missing": missing}})),
+            },
+        ));
     }
     let method = msg.get("method").and_then(Value::as_str).unwrap_or("");
     match header(headers, METHOD_HEADER)? {

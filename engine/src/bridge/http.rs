@@ -169,6 +169,14 @@ pub async fn post(
         if let Err((status, error)) = super::headers::check_modern(&headers, &msg) {
             return rpc_error(status, id.unwrap_or(Value::Null), error);
         }
+        // Arguments the tool's schema mirrors into `Mcp-Param-*` headers must agree too.
+        if method.as_deref() == Some("tools/call")
+            && let Some(tool) = mcp::named_target(&msg)
+            && let Some(marks) = router.tool_headers.of(tool)
+            && let Err((status, error)) = super::param_headers::check(&headers, &msg, &marks)
+        {
+            return rpc_error(status, id.unwrap_or(Value::Null), error);
+        }
     } else if let Some(revision) = mcp::declared_revision(&msg) {
         // An earlier revision stating its version in `_meta` too: the same agreement, and a
         // refusal lists what is supported (so the client can fall back).

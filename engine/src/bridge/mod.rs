@@ -8,6 +8,7 @@ pub mod headers;
 pub mod http;
 pub mod http_session;
 pub mod outbound;
+pub mod param_headers;
 pub mod router;
 pub mod stats;
 pub mod ws;

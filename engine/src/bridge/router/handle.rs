@@ -8,6 +8,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use super::fast::FastRequest;
 use super::{Outbound, RouterOccupancy};
+use crate::bridge::param_headers::ToolHeaders;
 
 /// How many messages from clients may wait for the router.
 const INBOX: usize = 4096;
@@ -55,6 +56,9 @@ pub struct RouterHandle {
     /// Room in the inbox, in bytes.
     inbox_room: Arc<Semaphore>,
     pub outbound_cap_bytes: usize,
+    /// The tools' arguments mirrored into `Mcp-Param-*` headers, as the router last saw them
+    /// listed: the HTTP face checks calls against them.
+    pub tool_headers: ToolHeaders,
 }
 
 impl RouterHandle {
@@ -68,6 +72,7 @@ impl RouterHandle {
             tx,
             inbox_room: Arc::new(Semaphore::new(INBOX_BYTES)),
             outbound_cap_bytes,
+            tool_headers: ToolHeaders::default(),
         };
         (handle, rx)
     }

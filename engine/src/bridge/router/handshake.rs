@@ -297,6 +297,7 @@ impl Router {
             s.server_capabilities = Some(capabilities.clone());
         });
         self.known = Some(known);
+        self.tool_headers.forget();
         if let Some(link) = &mut self.link {
             link.handshake = Handshake::Ready(era);
             if let Some(ready) = link.ready.take() {

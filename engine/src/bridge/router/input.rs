@@ -53,6 +53,9 @@ pub(super) struct Ask {
     params: Option<Value>,
     /// Given to the client in an input-required result already.
     sent: bool,
+    /// The capability it needs, when the client whose call it is did not declare it (it is
+    /// then never given to that client; see `give_parked_their_asks`).
+    undeclared: Option<Vec<&'static str>>,
 }
 
 /// A call whose handshake-era server asked a 2026-07-28 client for input: at the server still,
@@ -67,8 +70,23 @@ pub(super) struct Parked {
     next_key: u32,
     /// The server's answer, when it came before the retry (it gave up waiting, say).
     answer: Option<Map<String, Value>>,
+    /// The client whose call this is (session, its id), until it is given the input-required
+    /// result — a moment after the first ask, since a server often asks for several things at
+    /// once (an elicitation, a sample and the roots), and they belong in one result.
+    owner: Option<(u64, Value)>,
     pub since: Instant,
 }
+
+impl Parked {
+    /// The client still waiting to be given the asks, if any.
+    pub fn owner(self) -> Option<(u64, Value)> {
+        self.owner
+    }
+}
+
+/// How long a parked call gathers its server's asks before its client is given them (the
+/// router's tick makes it up to 50 ms more).
+const GATHER_ASKS: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// A stateless server's input-required result, being asked of a handshake-era client.
 pub(super) struct Gathering {
@@ -136,7 +154,14 @@ impl Router {
         }
         let params = msg.get("params").cloned();
         let need = required_for(method, params.as_ref());
-        let Some(target) = self.request_target(need.as_deref(), method) else {
+        let target = self.request_target(need.as_deref(), method).or_else(|| {
+            // Nobody can give it. Then it belongs to the newest 2026-07-28 call, whose client
+            // did not declare what it needs: that call is decided once the server's asks have
+            // gathered (see `give_parked_their_asks`).
+            need.as_ref()?;
+            self.newest_modern_call_or_gathering()
+        });
+        let Some(target) = target else {
             let message = match &need {
                 Some(path) => format!(
                     "no client connected to bridgedock can answer `{method}`: it needs the `{}` capability, which none of {} declared",
@@ -182,16 +207,19 @@ impl Router {
                 }
             }
             Target::Call(bridge_id) => {
+                let undeclared = self.undeclared_by_call(bridge_id, need.as_deref());
                 let ask = Ask {
                     server_id,
                     method: method.to_string(),
                     params,
                     sent: false,
+                    undeclared,
                 };
                 self.park(bridge_id, ask);
             }
             Target::Parked(token) => {
                 if let Some(p) = self.parked.get_mut(&token) {
+                    let undeclared = need.filter(|path| !declares(p.capabilities.as_ref(), path));
                     p.next_key += 1;
                     let key = format!("input-{}", p.next_key);
                     p.asks.insert(
@@ -201,11 +229,101 @@ impl Router {
                             method: method.to_string(),
                             params,
                             sent: false,
+                            undeclared,
                         },
                     );
                 }
             }
         }
+    }
+
+    /// The newest 2026-07-28 call in flight that may be asked for input, or the newest call
+    /// parked a moment ago whose client has not been given its asks yet.
+    fn newest_modern_call_or_gathering(&self) -> Option<Target> {
+        let call = self
+            .inflight
+            .iter()
+            .filter_map(|(id, p)| match &p.kind {
+                PendingKind::Client(c)
+                    if INPUT_REQUIRED_METHODS.contains(&c.method.as_str())
+                        && self.sessions.get(&c.session).is_some_and(|s| s.modern) =>
+                {
+                    Some((*id, p.sent_at))
+                }
+                _ => None,
+            })
+            .max_by_key(|(_, at)| *at);
+        let gathering = self
+            .parked
+            .iter()
+            .filter(|(_, p)| p.owner.is_some())
+            .max_by_key(|(_, p)| p.since);
+        match (call, gathering) {
+            (Some((id, at)), g) if g.is_none_or(|(_, p)| p.since < at) => Some(Target::Call(id)),
+            (_, Some((token, _))) => Some(Target::Parked(token.clone())),
+            _ => None,
+        }
+    }
+
+    /// What the client of call `bridge_id` did not declare of `need`.
+    fn undeclared_by_call(
+        &self,
+        bridge_id: u64,
+        need: Option<&[&'static str]>,
+    ) -> Option<Vec<&'static str>> {
+        let need = need?;
+        let session = match self.inflight.get(bridge_id).map(|p| &p.kind) {
+            Some(PendingKind::Client(c)) => c.session,
+            _ => return None,
+        };
+        let caps = self
+            .sessions
+            .get(&session)
+            .and_then(|s| s.capabilities.as_ref());
+        (!declares(caps, need)).then(|| need.to_vec())
+    }
+
+    /// A 2026-07-28 call whose server needs only what its client did not declare fails as a
+    /// native server fails it: MissingRequiredClientCapability (-32021), naming what is missing;
+    /// the call is cancelled at the server.
+    fn refuse_undeclared(&mut self, token: &str, session: u64, client_id: Value) {
+        let Some(p) = self.parked.remove(token) else {
+            return;
+        };
+        let missing = p
+            .asks
+            .values()
+            .find_map(|a| a.undeclared.clone())
+            .unwrap_or_default();
+        let asked = p
+            .asks
+            .values()
+            .map(|a| a.method.clone())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let error = RpcError {
+            code: MISSING_CLIENT_CAPABILITY,
+            message: format!(
+                "`{}` needs the `{}` capability (server `{}` asked for {asked}), which this request's clientCapabilities do not declare",
+                p.method,
+                capabilities::describe(&missing),
+                self.server
+            ),
+            data: Some(json!({"requiredCapabilities": capabilities::as_capabilities(&missing)})),
+        };
+        let mut p = p;
+        for ask in std::mem::take(&mut p.asks).into_values() {
+            self.refuse_server_request(
+                ask.server_id,
+                METHOD_NOT_FOUND,
+                format!(
+                    "the client whose call this is did not declare the `{}` capability",
+                    capabilities::describe(&missing)
+                ),
+            );
+        }
+        self.drop_parked(p, "the client did not declare the capability this needs");
+        self.reply_error(session, client_id, error);
     }
 
     fn refuse_server_request(&mut self, server_id: Value, code: i64, message: String) {
@@ -254,10 +372,15 @@ impl Router {
                 })
             })
             .max_by_key(|(_, at, _)| *at);
+        // A parked call takes more asks only while it gathers them (its client has not been
+        // given them yet): one parked and waiting for its retry is done asking, and an ask
+        // given to it would wait for a client that will never see it.
         let newest_parked = self
             .parked
             .iter()
-            .filter(|(_, p)| p.answer.is_none() && can(p.capabilities.as_ref()))
+            .filter(|(_, p)| {
+                p.owner.is_some() && p.answer.is_none() && can(p.capabilities.as_ref())
+            })
             .max_by_key(|(_, p)| p.since);
         match (newest_call, newest_parked) {
             (Some((id, at, c)), parked) if parked.is_none_or(|(_, p)| p.since < at) => {
@@ -278,9 +401,10 @@ impl Router {
             .map(|(id, _)| Target::Client(*id))
     }
 
-    /// Answers a 2026-07-28 client's call with an input-required result asking `ask`, and
-    /// keeps the call at the server for its retry.
-    fn park(&mut self, bridge_id: u64, mut ask: Ask) {
+    /// Holds a 2026-07-28 client's call at the server for its retry: the client is answered
+    /// with an input-required result asking `ask` (and whatever else the server asks in the
+    /// next moment, see [`GATHER_ASKS`]).
+    fn park(&mut self, bridge_id: u64, ask: Ask) {
         let token = new_request_state();
         let Some(call) = self.inflight.park(bridge_id, token.clone()) else {
             return;
@@ -290,13 +414,10 @@ impl Router {
             .sessions
             .get(&call.session)
             .and_then(|s| s.capabilities.clone());
-        ask.sent = true;
-        let mut input_requests = Map::new();
-        input_requests.insert("input-1".into(), ask_as_input_request(&ask));
         let mut asks = BTreeMap::new();
         asks.insert("input-1".to_string(), ask);
         self.parked.insert(
-            token.clone(),
+            token,
             Parked {
                 call: bridge_id,
                 method: call.method.clone(),
@@ -305,16 +426,82 @@ impl Router {
                 asks,
                 next_key: 1,
                 answer: None,
+                owner: Some((call.session, call.client_id)),
                 since: Instant::now(),
             },
         );
-        self.answer_input_required(
-            &call.method,
-            call.session,
-            call.client_id,
-            input_requests,
-            &token,
-        );
+    }
+
+    /// Parked calls whose asks have gathered: their clients get the input-required result (or
+    /// the server's answer, when it came meanwhile).
+    pub(super) fn give_parked_their_asks(&mut self, now: Instant) {
+        let due: Vec<String> = self
+            .parked
+            .iter()
+            .filter(|(_, p)| p.owner.is_some() && now.duration_since(p.since) >= GATHER_ASKS)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for token in due {
+            let Some(p) = self.parked.get_mut(&token) else {
+                continue;
+            };
+            let Some((session, client_id)) = p.owner.take() else {
+                continue;
+            };
+            let method = p.method.clone();
+            if !self.sessions.contains_key(&session) {
+                // Its client went away before it was asked: nobody will come back with input.
+                if let Some(p) = self.parked.remove(&token) {
+                    self.drop_parked(p, "the client went away");
+                }
+                continue;
+            }
+            if let Some(mut answer) = p.answer.take() {
+                self.parked.remove(&token);
+                answer.insert("id".into(), client_id.clone());
+                self.deliver_answer(session, &method, answer, &client_id);
+                continue;
+            }
+            // What its client cannot give is refused to the server; if that is everything,
+            // the call fails as a native server's would.
+            let (declared, undeclared): (BTreeMap<String, Ask>, BTreeMap<String, Ask>) =
+                std::mem::take(&mut p.asks)
+                    .into_iter()
+                    .partition(|(_, a)| a.undeclared.is_none());
+            if declared.is_empty() {
+                p.asks = undeclared;
+                self.refuse_undeclared(&token, session, client_id);
+                continue;
+            }
+            p.asks = declared;
+            let mut input_requests = Map::new();
+            for (key, ask) in p.asks.iter_mut() {
+                ask.sent = true;
+                input_requests.insert(key.clone(), ask_as_input_request(ask));
+            }
+            for ask in undeclared.into_values() {
+                let missing = ask.undeclared.clone().unwrap_or_default();
+                self.refuse_server_request(
+                    ask.server_id,
+                    METHOD_NOT_FOUND,
+                    format!(
+                        "the client whose call this is did not declare the `{}` capability",
+                        capabilities::describe(&missing)
+                    ),
+                );
+            }
+            self.answer_input_required(&method, session, client_id, input_requests, &token);
+        }
+    }
+
+    /// A parked call nobody will come back for: the server is told no, the call cancelled.
+    fn drop_parked(&mut self, p: Parked, why: &str) {
+        for ask in p.asks.into_values() {
+            self.refuse_server_request(ask.server_id, BRIDGE_INTERNAL, why.to_string());
+        }
+        if self.inflight.cancel(p.call).is_some() {
+            let _ = self.send_to_server(&super::cancelled(p.call, why));
+        }
     }
 
     fn answer_input_required(
@@ -418,6 +605,22 @@ impl Router {
             self.deliver_answer(session, &method, answer, &id);
             return;
         }
+        let undeclared: Vec<String> = parked
+            .asks
+            .iter()
+            .filter(|(_, a)| a.undeclared.is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in undeclared {
+            if let Some(ask) = parked.asks.remove(&key) {
+                self.refuse_server_request(
+                    ask.server_id,
+                    METHOD_NOT_FOUND,
+                    "the client whose call this is did not declare the capability this needs"
+                        .into(),
+                );
+            }
+        }
         if !parked.asks.is_empty() {
             // Still missing something: asked again, under a new state.
             let mut input_requests = Map::new();
@@ -497,19 +700,10 @@ impl Router {
             let Some(p) = self.parked.remove(&token) else {
                 continue;
             };
-            for ask in p.asks.into_values() {
-                self.refuse_server_request(
-                    ask.server_id,
-                    BRIDGE_INTERNAL,
-                    format!("the client did not give this input within {words}"),
-                );
-            }
-            if self.inflight.cancel(p.call).is_some() {
-                let _ = self.send_to_server(&super::cancelled(
-                    p.call,
-                    &format!("the client did not come back with the input within {words}"),
-                ));
-            }
+            self.drop_parked(
+                p,
+                &format!("the client did not come back with the input within {words}"),
+            );
         }
         let expired: Vec<u64> = self
             .gathering

@@ -154,7 +154,8 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) -> RouterHandle {
     let (handle, inbox) = RouterHandle::new(server, options.outbound_cap_bytes);
-    let router = Router::new(server.to_string(), options, status, logs, stopping);
+    let mut router = Router::new(server.to_string(), options, status, logs, stopping);
+    router.tool_headers = handle.tool_headers.clone();
     tokio::spawn(router.run(inbox, link, shutdown));
     handle
 }
@@ -236,6 +237,8 @@ struct Router {
     stopping: CancellationToken,
     /// The calls in flight were told that bridgedock is shutting down.
     stopped: bool,
+    /// What the tool lists said of `Mcp-Param-*` headers (shared with the HTTP face).
+    tool_headers: crate::bridge::param_headers::ToolHeaders,
 }
 
 impl Router {
@@ -274,6 +277,7 @@ impl Router {
             last_tick: Instant::now(),
             stopping,
             stopped: false,
+            tool_headers: Default::default(),
         }
     }
 
@@ -451,7 +455,15 @@ impl Router {
         self.server_requests
             .retain(|_, r| matches!(r.kind, input::AskKind::Gather { .. }));
         self.server_request_ids.clear();
-        self.parked.clear();
+        for (_, p) in std::mem::take(&mut self.parked) {
+            if let Some((session, client_id)) = p.owner() {
+                self.reply_error(
+                    session,
+                    client_id,
+                    RpcError::new(SERVER_UNREACHABLE, message.clone()),
+                );
+            }
+        }
         self.listen.server_gone();
     }
 
@@ -484,7 +496,11 @@ impl Router {
         for w in std::mem::take(&mut self.init_waiters) {
             self.reply_error(w.session, w.id, error.clone());
         }
-        self.parked.clear();
+        for (_, p) in std::mem::take(&mut self.parked) {
+            if let Some((session, client_id)) = p.owner() {
+                self.reply_error(session, client_id, error.clone());
+            }
+        }
         let gathering: Vec<u64> = self.gathering.keys().copied().collect();
         for g in gathering {
             if let Some(g) = self.gathering.remove(&g) {
@@ -515,6 +531,7 @@ impl Router {
         self.handshake_tick(now);
         self.expire_pending(now);
         self.expire_waiting(now);
+        self.give_parked_their_asks(now);
         self.expire_input(now);
         self.check_slow_clients(now);
         if now.duration_since(self.last_publish) >= PUBLISH_EVERY {

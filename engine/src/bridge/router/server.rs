@@ -166,6 +166,11 @@ impl Router {
         mut msg: Map<String, Value>,
         client_id: &Value,
     ) {
+        if method == "tools/list"
+            && let Some(Value::Object(result)) = msg.get("result")
+        {
+            self.tool_headers.learn(result);
+        }
         let modern = self.sessions.get(&session).is_some_and(|s| s.modern);
         if modern {
             let server_info = self.server_info().cloned();

@@ -1166,3 +1166,144 @@ async fn a_process_that_refuses_both_handshakes_is_not_ready() {
         "{answer}"
     );
 }
+
+/// A handshake-era server that asks for three things at once (an elicitation, a sample, the
+/// roots) gets them asked of a 2026-07-28 client in one input-required result, and the
+/// client's one retry answers all three.
+#[tokio::test]
+async fn what_a_server_asks_at_once_goes_in_one_input_required_result() {
+    let mut rig = Rig::new();
+    rig.up_legacy(json!({"tools": {}})).await;
+    let caps = json!({"elicitation": {}, "sampling": {}, "roots": {}});
+    let mut first = rig.attach().await;
+    rig.send(
+        &first,
+        modern(json!(1), "tools/call", json!({"name": "all"}), caps.clone()),
+    )
+    .await;
+    let call = rig.server_reads().await;
+    for (id, method) in [
+        (81, "elicitation/create"),
+        (82, "sampling/createMessage"),
+        (83, "roots/list"),
+    ] {
+        rig.server_writes(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": {"message": "m", "messages": [], "maxTokens": 1, "requestedSchema": {}}}))
+            .await;
+    }
+    let interim = first.reads().await;
+    let asked = interim["result"]["inputRequests"]
+        .as_object()
+        .unwrap()
+        .clone();
+    let methods: Vec<&str> = asked
+        .values()
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods.len(), 3, "{interim}");
+    for m in ["elicitation/create", "sampling/createMessage", "roots/list"] {
+        assert!(methods.contains(&m), "{methods:?}");
+    }
+    let mut retry = modern(json!(2), "tools/call", json!({"name": "all"}), caps);
+    retry["params"]["requestState"] = interim["result"]["requestState"].clone();
+    retry["params"]["inputResponses"] = Value::Object(
+        asked
+            .keys()
+            .map(|k| (k.clone(), json!({"answer": k})))
+            .collect(),
+    );
+    rig.send(&first, retry).await;
+    let mut answered = Vec::new();
+    for _ in 0..3 {
+        answered.push(rig.server_reads().await["id"].as_u64().unwrap());
+    }
+    answered.sort_unstable();
+    assert_eq!(answered, vec![81, 82, 83]);
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": call["id"], "result": {"content": []}}))
+        .await;
+    assert_eq!(first.reads().await["id"], 2);
+}
+
+/// When the server needs something the 2026-07-28 client whose call it is did not declare,
+/// and nobody else can give it, that call fails as a native server fails it:
+/// MissingRequiredClientCapability (-32021) naming what is missing.
+#[tokio::test]
+async fn a_modern_call_that_needs_an_undeclared_capability_fails_with_minus_32021() {
+    let mut rig = Rig::new();
+    rig.up_legacy(json!({"tools": {}})).await;
+    let mut client = rig.attach().await;
+    rig.send(
+        &client,
+        modern(
+            json!(1),
+            "tools/call",
+            json!({"name": "test_missing_capability"}),
+            json!({}),
+        ),
+    )
+    .await;
+    let call = rig.server_reads().await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": 90, "method": "sampling/createMessage", "params": {"messages": [], "maxTokens": 1}}))
+        .await;
+    let refused = client.reads().await;
+    assert_eq!(refused["id"], 1);
+    assert_eq!(
+        refused["error"]["code"],
+        crate::protocol::mcp::MISSING_CLIENT_CAPABILITY
+    );
+    assert_eq!(
+        refused["error"]["data"]["requiredCapabilities"],
+        json!({"sampling": {}})
+    );
+    let mut saw = Vec::new();
+    for _ in 0..2 {
+        saw.push(rig.server_reads().await);
+    }
+    assert!(
+        saw.iter()
+            .any(|m| m["method"] == "notifications/cancelled"
+                && m["params"]["requestId"] == call["id"]),
+        "{saw:?}"
+    );
+    assert!(
+        saw.iter()
+            .any(|m| m["id"] == 90 && m["error"]["code"] == jsonrpc::METHOD_NOT_FOUND),
+        "{saw:?}"
+    );
+}
+
+/// Found by the conformance suite, scenarios run one after another on one server: a call
+/// parked for a retry that never came (its client went on to other things) took the asks of
+/// the next calls, which then waited for a client that would never see them.
+#[tokio::test]
+async fn a_call_left_waiting_for_its_retry_takes_no_later_asks() {
+    let mut rig = Rig::new();
+    rig.up_legacy(json!({"tools": {}})).await;
+    let caps = json!({"sampling": {}});
+    let mut left = rig.attach().await;
+    rig.send(
+        &left,
+        modern(json!(1), "tools/call", json!({"name": "ask"}), caps.clone()),
+    )
+    .await;
+    rig.server_reads().await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": 91, "method": "sampling/createMessage", "params": {"messages": [], "maxTokens": 1}}))
+        .await;
+    assert_eq!(left.reads().await["result"]["resultType"], "input_required");
+    rig.router.detach(left.session, "done, never retried").await;
+
+    let mut next = rig.attach().await;
+    rig.send(
+        &next,
+        modern(json!(2), "tools/call", json!({"name": "ask"}), caps),
+    )
+    .await;
+    rig.server_reads().await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": 92, "method": "sampling/createMessage", "params": {"messages": [], "maxTokens": 1}}))
+        .await;
+    let asked = next.reads().await;
+    assert_eq!(
+        asked["id"], 2,
+        "the new call is asked, not the old one: {asked}"
+    );
+    assert_eq!(asked["result"]["resultType"], "input_required");
+}
