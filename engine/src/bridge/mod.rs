@@ -28,6 +28,8 @@ use crate::supervisor::link::LINK_QUEUE;
 
 pub struct Bridge {
     routers: BTreeMap<String, RouterHandle>,
+    /// Every configured server, godot-ai ones (which have no router) included.
+    names: Vec<String>,
     http_sessions: http_session::HttpSessions,
     /// Cancelled when bridgedock begins to shut down: calls in flight are told so.
     stopping: CancellationToken,
@@ -83,6 +85,7 @@ impl Bridge {
         (
             Bridge {
                 routers,
+                names: config.servers.keys().cloned().collect(),
                 http_sessions,
                 stopping,
                 shutdown,
@@ -116,7 +119,7 @@ impl Bridge {
     ) -> axum::response::Response {
         use crate::protocol::jsonrpc::{INVALID_REQUEST, RpcError, error_response};
         use axum::response::IntoResponse;
-        let configured: Vec<&str> = self.routers.keys().map(String::as_str).collect();
+        let configured: Vec<&str> = self.names.iter().map(String::as_str).collect();
         let message = if configured.is_empty() {
             format!(
                 "no server named `{server}` on this bridgedock (none is configured): add one as a [servers.NAME] section of the config, then restart bridgedock"
