@@ -261,6 +261,20 @@ impl Router {
     /// Holds a request until the server is up and has answered the handshake (bounded in
     /// count and time).
     fn wait_for_server(&mut self, session: u64, msg: Map<String, Value>, since: Instant) {
+        // A process that refused the handshake will not become ready: no point waiting.
+        if let Some(why) = self.link.as_ref().and_then(|l| l.handshake.refused()) {
+            let id = msg.get("id").cloned().unwrap_or(Value::Null);
+            let error = RpcError {
+                code: SERVER_UNREACHABLE,
+                message: format!(
+                    "server `{}` is running but not usable: {why} — fix its command or restart it",
+                    self.server
+                ),
+                data: Some(json!({"reason": "handshake_refused", "server": self.server})),
+            };
+            self.reply_error(session, id, error);
+            return;
+        }
         if self.waiting.len() >= self.opts.down_queue_max {
             let id = msg.get("id").cloned().unwrap_or(Value::Null);
             let error = RpcError::new(

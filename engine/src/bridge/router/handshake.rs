@@ -44,8 +44,8 @@ pub(super) enum Handshake {
     NotStarted,
     Shaking(Shake),
     Ready(Era),
-    /// It refused both handshakes.
-    Refused,
+    /// It refused both handshakes: why, in words.
+    Refused(String),
 }
 
 pub(super) struct Shake {
@@ -60,6 +60,14 @@ pub(super) struct Shake {
 impl Handshake {
     pub fn is_ready(&self) -> bool {
         matches!(self, Handshake::Ready(_))
+    }
+
+    /// Why the process refused the handshake, if it did.
+    pub fn refused(&self) -> Option<&str> {
+        match self {
+            Handshake::Refused(why) => Some(why),
+            _ => None,
+        }
     }
 
     pub fn era(&self) -> Option<Era> {
@@ -229,7 +237,7 @@ impl Router {
         let reason = format!("it refused both handshakes: {init}; {probe}");
         tracing::warn!(server = %self.server, "`{}` is not usable: {reason}", self.server);
         if let Some(link) = &mut self.link {
-            link.handshake = Handshake::Refused;
+            link.handshake = Handshake::Refused(reason.clone());
             if let Some(ready) = link.ready.take() {
                 let _ = ready.send(Readiness::Refused(reason.clone()));
             }

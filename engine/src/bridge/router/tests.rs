@@ -1165,6 +1165,21 @@ async fn a_process_that_refuses_both_handshakes_is_not_ready() {
             .contains("refused both handshakes"),
         "{answer}"
     );
+    // What comes later is refused at once, with the reason, instead of waiting for nothing.
+    rig.send(
+        &client,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+    )
+    .await;
+    let later = client.reads().await;
+    assert_eq!(later["id"], 2);
+    assert!(
+        later["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("go away"),
+        "{later}"
+    );
 }
 
 /// A handshake-era server that asks for three things at once (an elicitation, a sample, the
