@@ -159,7 +159,7 @@ impl Router {
         if method == "subscriptions/listen" {
             return self.open_listen(session, id, &msg);
         }
-        if let Some(state) = super::input::our_request_state(&msg) {
+        if let Some(state) = super::parked::our_request_state(&msg) {
             let state = state.to_string();
             return self.retry_with_input(session, id, msg, &state);
         }
@@ -468,14 +468,14 @@ impl Router {
             return;
         };
         match route.kind {
-            super::input::AskKind::Forwarded { server_id } => {
+            super::asks::AskKind::Forwarded { server_id } => {
                 self.server_request_ids.remove(&server_id.to_string());
                 msg.insert("id".into(), server_id);
                 if let Err(why) = self.send_to_server(&Value::Object(msg)) {
                     tracing::debug!(server = %self.server, "could not pass a client's answer on: {why}");
                 }
             }
-            super::input::AskKind::Gather { gathering, key } => {
+            super::asks::AskKind::Gather { gathering, key } => {
                 self.gathered(gathering, key, msg);
             }
         }

@@ -8,9 +8,10 @@
 //!   the [`inflight`] table, each era's envelope translated for the server's era;
 //! - [`server`]: the server's messages — answers restored to their owner's id and shaped for
 //!   the owner's era;
-//! - [`input`]: the server asking a client for something (sampling, elicitation, roots) — sent
-//!   only to a client that declared it can, as a request (handshake era) or as an
-//!   input-required result the client answers in its retry (2026-07-28);
+//! - [`asks`]: a server asking a client for something (sampling, elicitation, roots) — sent
+//!   only to a client that declared it can; to a 2026-07-28 client as an input-required result
+//!   it answers in its retry ([`parked`]); a stateless server's input-required result asked of
+//!   a handshake-era client and retried for it ([`gather`]);
 //! - [`listen`]: change notifications, to handshake-era clients as they come and to
 //!   `subscriptions/listen` streams by what each opted in to;
 //! - [`session`]: one client's queue and counters; [`stdin`]: the way to the server's stdin.
@@ -19,13 +20,15 @@
 //! [`Outbound`] queue and sends it validated JSON-RPC objects. Nothing here ever waits on a
 //! client: deliveries are `try_send` into byte-bounded queues.
 
+mod asks;
 mod client;
 mod fast;
+mod gather;
 mod handle;
 mod handshake;
 mod inflight;
-mod input;
 mod listen;
+mod parked;
 mod server;
 mod session;
 mod stdin;
@@ -215,10 +218,10 @@ struct Router {
     sessions: HashMap<u64, Session>,
     next_session: u64,
     inflight: InFlight,
-    server_requests: HashMap<String, input::ServerRequest>,
+    server_requests: HashMap<String, asks::ServerRequest>,
     server_request_ids: HashMap<String, String>,
-    parked: HashMap<String, input::Parked>,
-    gathering: HashMap<u64, input::Gathering>,
+    parked: HashMap<String, parked::Parked>,
+    gathering: HashMap<u64, gather::Gathering>,
     listen: listen::Upstream,
     waiting: VecDeque<Waiting>,
     /// Lines for the server's stdin that did not fit its queue yet, oldest first.
@@ -453,7 +456,7 @@ impl Router {
             }
         }
         self.server_requests
-            .retain(|_, r| matches!(r.kind, input::AskKind::Gather { .. }));
+            .retain(|_, r| matches!(r.kind, asks::AskKind::Gather { .. }));
         self.server_request_ids.clear();
         for (_, p) in std::mem::take(&mut self.parked) {
             if let Some((session, client_id)) = p.owner() {
@@ -532,7 +535,8 @@ impl Router {
         self.expire_pending(now);
         self.expire_waiting(now);
         self.give_parked_their_asks(now);
-        self.expire_input(now);
+        self.expire_parked(now);
+        self.expire_gatherings(now);
         self.check_slow_clients(now);
         if now.duration_since(self.last_publish) >= PUBLISH_EVERY {
             self.publish();

@@ -185,7 +185,7 @@ impl Router {
             .collect();
         for key in theirs {
             if let Some(r) = self.server_requests.remove(&key)
-                && let super::input::AskKind::Forwarded { server_id } = r.kind
+                && let super::asks::AskKind::Forwarded { server_id } = r.kind
             {
                 self.server_request_ids.remove(&server_id.to_string());
                 let _ = self.send_to_server(&crate::protocol::jsonrpc::error_response(
