@@ -47,6 +47,22 @@ pub fn complete_result(method: &str, result: &mut Map<String, Value>, server_inf
     }
 }
 
+/// Removes from a result what only the 2026-07-28 revision has (`resultType: "complete"`, the
+/// caching hints, the server's identity in `_meta`), for a client of an earlier revision.
+pub fn strip_modern_fields(result: &mut Map<String, Value>) {
+    if result.get("resultType").and_then(Value::as_str) == Some("complete") {
+        result.remove("resultType");
+    }
+    result.remove("ttlMs");
+    result.remove("cacheScope");
+    if let Some(meta) = result.get_mut("_meta").and_then(Value::as_object_mut) {
+        meta.remove(META_SERVER_INFO);
+        if meta.is_empty() {
+            result.remove("_meta");
+        }
+    }
+}
+
 /// A legacy server's `initialize` answer, as the `server/discover` answer a modern client gets
 /// from bridgedock: every revision bridgedock serves, the server's capabilities and
 /// instructions, its identity in `_meta`.
@@ -161,6 +177,19 @@ mod tests {
         assert!(
             ask.get("ttlMs").is_none(),
             "interim results carry no caching hints"
+        );
+    }
+
+    #[test]
+    fn a_handshake_era_client_gets_no_fields_of_the_later_revision() {
+        let mut r = obj(
+            json!({"tools": [], "resultType": "complete", "ttlMs": 0, "cacheScope": "private",
+            "_meta": {META_SERVER_INFO: {"name": "m"}, "other": 1}}),
+        );
+        strip_modern_fields(&mut r);
+        assert_eq!(
+            Value::Object(r),
+            json!({"tools": [], "_meta": {"other": 1}})
         );
     }
 

@@ -200,8 +200,8 @@ impl Router {
     }
 
     /// Who takes a server's request that needs `need`: the newest call in flight of a client
-    /// that declared it (or a call parked for one), else the most recently active
-    /// handshake-era client that declared it.
+    /// that declared it (or a call parked for one a moment ago); with no call in flight at all,
+    /// the most recently active handshake-era client that declared it; else nobody.
     fn request_target(&self, need: Option<&[&str]>, method: &str) -> Option<Target> {
         let can = |caps: Option<&Value>| need.is_none_or(|path| declares(caps, path));
         let gated = need.is_some() || mcp::SERVER_TO_CLIENT_METHODS.contains(&method);
@@ -240,6 +240,16 @@ impl Router {
             (_, Some((token, _))) => return Some(Target::Parked(token.clone())),
             _ => {}
         }
+        // Some call is in flight, and its client cannot answer: the request is that call's, most
+        // likely — an idle client that could answer is not asked for another's call (its answer
+        // would become the caller's result, and a client gone quiet may never answer).
+        let busy = self.inflight.iter().any(|(_, p)| {
+            matches!(&p.kind, PendingKind::Client(c) if c.method != "subscriptions/listen")
+        });
+        if busy {
+            return None;
+        }
+        // Nothing in flight: the server asks on its own (the roots, after `initialized`, say).
         self.sessions
             .iter()
             .filter(|(_, s)| !s.modern && can(s.capabilities.as_ref()))

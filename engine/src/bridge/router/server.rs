@@ -172,6 +172,13 @@ impl Router {
             self.tool_headers.learn(result);
         }
         let modern = self.sessions.get(&session).is_some_and(|s| s.modern);
+        if !modern && self.upstream_era() == Some(Era::Stateless) {
+            // A handshake-era client gets what a server of its era would send: none of the
+            // fields only the 2026-07-28 revision has.
+            if let Some(Value::Object(result)) = msg.get_mut("result") {
+                modern::strip_modern_fields(result);
+            }
+        }
         if modern {
             let server_info = self.server_info().cloned();
             if let Some(Value::Object(result)) = msg.get_mut("result") {

@@ -607,9 +607,10 @@ async fn the_server_sees_one_client_that_can_do_what_any_client_can() {
     );
 }
 
-/// A server request goes only to a client that declared the capability it needs, even when
-/// another client's call is the one in flight; with nobody able to take it, the server is told
-/// so in words.
+/// A server request goes only to a client that declared the capability it needs — the one
+/// whose call is in flight. An idle client that could answer is not asked for another
+/// client's call (its sample would become the caller's result); with nobody able to take it,
+/// the server is told so in words.
 #[tokio::test]
 async fn a_server_request_goes_only_to_a_client_that_declared_it() {
     let mut rig = Rig::new();
@@ -622,7 +623,7 @@ async fn a_server_request_goes_only_to_a_client_that_declared_it() {
         .await;
     sampler.reads().await;
 
-    // The plain client's call is in flight, but it cannot sample.
+    // The plain client's call is in flight, and it cannot sample: nobody is asked.
     rig.send(
         &plain,
         json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "sampleLLM"}}),
@@ -631,22 +632,43 @@ async fn a_server_request_goes_only_to_a_client_that_declared_it() {
     let call = rig.server_reads().await;
     rig.server_writes(json!({"jsonrpc": "2.0", "id": 50, "method": "sampling/createMessage", "params": {"messages": [], "maxTokens": 5}}))
         .await;
-    let asked = sampler.reads().await;
-    assert_eq!(asked["method"], "sampling/createMessage");
-
-    // Nobody can elicit a URL.
-    rig.server_writes(json!({"jsonrpc": "2.0", "id": 51, "method": "elicitation/create", "params": {"mode": "url", "url": "https://x", "message": "m"}}))
-        .await;
     let refused = rig.server_reads().await;
-    assert_eq!(refused["id"], 51);
+    assert_eq!(refused["id"], 50);
     assert_eq!(refused["error"]["code"], jsonrpc::METHOD_NOT_FOUND);
     let words = refused["error"]["message"].as_str().unwrap();
-    assert!(words.contains("elicitation.url"), "{words}");
+    assert!(words.contains("`sampling`"), "{words}");
     assert!(words.contains("2 connected clients"), "{words}");
+    rig.server_writes(
+        json!({"jsonrpc": "2.0", "id": call["id"], "result": {"content": [], "isError": true}}),
+    )
+    .await;
+    assert_eq!(plain.reads().await["id"], 2);
 
+    // The sampler's own call: it is asked.
+    rig.send(
+        &sampler,
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "sampleLLM"}}),
+    )
+    .await;
+    let call = rig.server_reads().await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": 51, "method": "sampling/createMessage", "params": {"messages": [], "maxTokens": 5}}))
+        .await;
+    assert_eq!(sampler.reads().await["method"], "sampling/createMessage");
+
+    // Nobody can elicit a URL.
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": 52, "method": "elicitation/create", "params": {"mode": "url", "url": "https://x", "message": "m"}}))
+        .await;
+    let refused = rig.server_reads().await;
+    assert_eq!(refused["id"], 52);
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("elicitation.url")
+    );
     rig.server_writes(json!({"jsonrpc": "2.0", "id": call["id"], "result": {"content": []}}))
         .await;
-    assert_eq!(plain.reads().await["id"], 2);
+    assert_eq!(sampler.reads().await["id"], 3);
     assert!(
         tokio::time::timeout(Duration::from_millis(200), plain.rx.recv())
             .await
