@@ -7,10 +7,8 @@
 //   Last-Event-ID resumption, and the stateless 2026-07-28 form (`_meta` in every request);
 // - the MCP Inspector CLI (`mcp-inspector --cli … --transport http`).
 //
-// The daemon and its helpers come from ./daemon.mjs (shared with bridge-ws.test.mjs). One daemon
-// serves the whole file; the tests run in order, and the restart test comes after the ones that
-// need a calm server. Tests marked `todo` document bridge bugs: they run and report, but do not
-// fail the suite.
+// The daemon and its helpers come from ./daemon.mjs (one daemon for the whole `npm test` run);
+// the tests run in order, and the restart test comes after the ones that need a calm server.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
