@@ -14,7 +14,7 @@
 // mcp-remote as Claude Desktop runs it. The daemon comes from ./daemon.mjs (one for the whole
 // `npm test` run). Tests whose `todo` names an engine bug run and report without failing.
 
-import { test, before, after } from 'node:test';
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -143,7 +143,7 @@ async function connect(server, name, { mode = 'legacy', capabilities, ...options
 
 /** Ends a client as a tidy app does: DELETE its session (2.4.0's close() alone leaves it), close. */
 async function disconnect(c) {
-  openClients.delete(c);
+  if (!openClients.delete(c)) return;
   await c.transport.terminateSession();
   await c.client.close();
 }
@@ -192,8 +192,13 @@ before(async () => {
   await startDaemon({ prefix: 'bridgedock-client2-' });
 });
 
-after(async () => {
+// A test that fails half-way must not leave its clients behind: an idle client that declared
+// sampling would be asked for the next test's calls (see OTHER_CLIENT_ASKED).
+afterEach(async () => {
   for (const c of openClients) await disconnect(c).catch(() => {});
+});
+
+after(async () => {
   await stopDaemon();
 });
 
@@ -257,8 +262,12 @@ test('client 2.4.0, default: server-everything\'s sampling and elicitation reque
   assert.match(textOf(elicited), /- Name: Ada/);
 
   await c.wire.settled();
-  // They came the 2025 way: as requests on this client's streams, once each.
-  assert.deepEqual(requestsIn(c.wire.received).map((m) => m.method), ['sampling/createMessage', 'elicitation/create']);
+  // They came the 2025 way: as requests on this client's streams, once each. (A roots/list may
+  // come too: bridgedock tells a 2025 server that the roots may have changed when a client that
+  // can list them arrives; if it asks, this client answers.)
+  const requests = requestsIn(c.wire.received).map((m) => m.method);
+  assert.deepEqual(requests.filter((m) => m !== 'roots/list'), ['sampling/createMessage', 'elicitation/create']);
+  assert.equal(c.asked.roots, requests.filter((m) => m === 'roots/list').length);
   await disconnect(c);
 });
 
