@@ -291,6 +291,9 @@ test('SDK: initialize, listTools, callTool echo (server-everything) and get_curr
   const tools = (await every.client.listTools()).tools.map((t) => t.name);
   assert.ok(tools.includes('echo'), `server-everything lists echo: ${tools.join(', ')}`);
   assert.ok(tools.includes(LONG_TOOL), `server-everything lists ${LONG_TOOL}: ${tools.join(', ')}`);
+  // bridgedock, not the first client, initialized server-everything, declaring sampling for all
+  // its clients: this client declared nothing and sees the tool server-everything shows only then.
+  assert.ok(tools.includes('trigger-sampling-request'), `server-everything lists trigger-sampling-request: ${tools.join(', ')}`);
   const echoed = await every.client.callTool({ name: 'echo', arguments: { message: 'hello over streamable http' } });
   assert.equal(textOf(echoed), 'Echo: hello over streamable http');
   assert.equal(every.client.getServerVersion()?.name, 'mcp-servers/everything');
