@@ -7,10 +7,8 @@
 //   Last-Event-ID resumption, and the stateless 2026-07-28 form (`_meta` in every request);
 // - the MCP Inspector CLI (`mcp-inspector --cli … --transport http`).
 //
-// The daemon and its helpers come from ./daemon.mjs (shared with bridge-ws.test.mjs). One daemon
-// serves the whole file; the tests run in order, and the restart test comes after the ones that
-// need a calm server. Tests marked `todo` document bridge bugs: they run and report, but do not
-// fail the suite.
+// The daemon and its helpers come from ./daemon.mjs (one daemon for the whole `npm test` run);
+// the tests run in order, and the restart test comes after the ones that need a calm server.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -229,6 +227,18 @@ async function openGetStream(server, sid, lastEventId) {
   return stream;
 }
 
+/**
+ * The headers every 2026-07-28 POST carries (as the newest SDKs send them): the revision, and
+ * the body's method (Mcp-Method) and, for tools/call, prompts/get and resources/read, its
+ * name or uri (Mcp-Name). bridgedock checks them against the body (-32020 when they disagree).
+ */
+function modernHeaders(message, version = STATELESS) {
+  const headers = { 'MCP-Protocol-Version': version, 'Mcp-Method': message.method };
+  const name = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' }[message.method];
+  if (name) headers['Mcp-Name'] = message.params[name];
+  return headers;
+}
+
 function stateless(version = STATELESS, clientName = 'e2e-stateless') {
   return {
     'io.modelcontextprotocol/protocolVersion': version,
@@ -281,6 +291,9 @@ test('SDK: initialize, listTools, callTool echo (server-everything) and get_curr
   const tools = (await every.client.listTools()).tools.map((t) => t.name);
   assert.ok(tools.includes('echo'), `server-everything lists echo: ${tools.join(', ')}`);
   assert.ok(tools.includes(LONG_TOOL), `server-everything lists ${LONG_TOOL}: ${tools.join(', ')}`);
+  // bridgedock, not the first client, initialized server-everything, declaring sampling for all
+  // its clients: this client declared nothing and sees the tool server-everything shows only then.
+  assert.ok(tools.includes('trigger-sampling-request'), `server-everything lists trigger-sampling-request: ${tools.join(', ')}`);
   const echoed = await every.client.callTool({ name: 'echo', arguments: { message: 'hello over streamable http' } });
   assert.equal(textOf(echoed), 'Echo: hello over streamable http');
   assert.equal(every.client.getServerVersion()?.name, 'mcp-servers/everything');
@@ -435,10 +448,11 @@ test('raw: no token answers 401; ?token= works like the header', async () => {
   });
   assert.equal(r.status, 401);
   await r.body?.cancel();
+  const list = { jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: stateless() } };
   const q = await fetch(`${mcpUrl('everything')}?token=${encodeURIComponent(token)}`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'MCP-Protocol-Version': STATELESS },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: stateless() } }),
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...modernHeaders(list) },
+    body: JSON.stringify(list),
   });
   assert.equal(q.status, 200);
   assert.ok((await q.json()).result.tools.length > 0);
@@ -446,43 +460,61 @@ test('raw: no token answers 401; ?token= works like the header', async () => {
 
 // ---------------------------------------------------------------- raw HTTP: stateless 2026-07-28
 
+/** A raw 2026-07-28 POST of `message` with the headers that revision requires. */
+function rawModernPost(server, message, version = STATELESS) {
+  return rawPost(server, message, modernHeaders(message, version));
+}
+
+const SERVER_INFO_META = 'io.modelcontextprotocol/serverInfo';
+
 test('raw: 2026-07-28 requests need no session — tools/list, tools/call, server/discover, unsupported version → -32022', async () => {
-  const headers = { 'MCP-Protocol-Version': STATELESS };
-  const list = await rawPost('everything', { jsonrpc: '2.0', id: 'a', method: 'tools/list', params: { _meta: stateless() } }, headers);
+  const list = await rawModernPost('everything', { jsonrpc: '2.0', id: 'a', method: 'tools/list', params: { _meta: stateless() } });
   assert.equal(list.status, 200, list.text);
   assert.equal(list.headers.get('mcp-session-id'), null, 'a stateless request gets no session id');
   const listed = answerOf(list);
   assert.equal(listed.id, 'a');
   assert.equal(listed.result.resultType, 'complete');
+  // A cacheable result carries the revision's caching hints: nothing is cached, nothing shared.
+  assert.equal(listed.result.ttlMs, 0);
+  assert.equal(listed.result.cacheScope, 'private');
   assert.ok(listed.result.tools.some((t) => t.name === 'echo'));
 
-  const call = await rawPost(
-    'everything',
-    { jsonrpc: '2.0', id: 'b', method: 'tools/call', params: { name: 'echo', arguments: { message: 'stateless' }, _meta: stateless() } },
-    headers,
-  );
+  const call = await rawModernPost('everything', {
+    jsonrpc: '2.0',
+    id: 'b',
+    method: 'tools/call',
+    params: { name: 'echo', arguments: { message: 'stateless' }, _meta: stateless() },
+  });
   assert.equal(call.status, 200, call.text);
   const called = answerOf(call);
   assert.equal(called.id, 'b');
   assert.equal(called.result.resultType, 'complete');
   assert.equal(textOf(called.result), 'Echo: stateless');
 
-  const discover = await rawPost('everything', { jsonrpc: '2.0', id: 'c', method: 'server/discover', params: { _meta: stateless() } }, headers);
+  const discover = await rawModernPost('everything', { jsonrpc: '2.0', id: 'c', method: 'server/discover', params: { _meta: stateless() } });
   assert.equal(discover.status, 200, discover.text);
   const found = answerOf(discover).result;
   assert.ok(found.supportedVersions.includes(STATELESS), `supportedVersions: ${found.supportedVersions}`);
-  assert.equal(found.serverInfo.name, 'mcp-servers/everything');
+  // 2026-07-28 names the server in the result's _meta, not in the body.
+  assert.equal(found._meta?.[SERVER_INFO_META]?.name, 'mcp-servers/everything', JSON.stringify(found));
+  assert.equal(found.serverInfo, undefined, 'no body serverInfo in a 2026-07-28 discover result');
   assert.ok(found.capabilities?.tools, 'server/discover carries the server capabilities');
   assert.equal(found.resultType, 'complete');
+  assert.equal(found.ttlMs, 0);
+  assert.equal(found.cacheScope, 'private');
 
   // Same on mcp-server-time, a different server.
-  const time = await rawPost('time', { jsonrpc: '2.0', id: 'd', method: 'server/discover', params: { _meta: stateless() } }, headers);
+  const time = await rawModernPost('time', { jsonrpc: '2.0', id: 'd', method: 'server/discover', params: { _meta: stateless() } });
   assert.equal(time.status, 200, time.text);
-  assert.equal(answerOf(time).result.serverInfo.name, 'mcp-time');
+  assert.equal(answerOf(time).result._meta?.[SERVER_INFO_META]?.name, 'mcp-time');
 
-  const unsupported = await rawPost('everything', { jsonrpc: '2.0', id: 'e', method: 'tools/list', params: { _meta: stateless('2099-01-01') } });
+  const unsupported = await rawModernPost(
+    'everything',
+    { jsonrpc: '2.0', id: 'e', method: 'tools/list', params: { _meta: stateless('2099-01-01') } },
+    '2099-01-01',
+  );
   const err = answerOf(unsupported);
-  console.log(`# unsupported _meta version (no MCP-Protocol-Version header): HTTP ${unsupported.status}, ${JSON.stringify(err.error)}`);
+  console.log(`# unsupported version (header and _meta 2099-01-01): HTTP ${unsupported.status}, ${JSON.stringify(err.error)}`);
   assert.equal(err.id, 'e');
   assert.equal(err.error.code, -32022);
   assert.ok(Array.isArray(err.error.data?.supported), 'error.data.supported is a list');
@@ -520,7 +552,7 @@ test('raw: a 2026-07-28 request with a progressToken gets an SSE answer, and lea
       method: 'tools/call',
       params: { name: LONG_TOOL, arguments: { duration: 1, steps: 2 }, _meta: { ...stateless(STATELESS, 'e2e-stateless-progress'), progressToken: 'tok-1' } },
     },
-    { 'MCP-Protocol-Version': STATELESS },
+    { 'MCP-Protocol-Version': STATELESS, 'Mcp-Method': 'tools/call', 'Mcp-Name': LONG_TOOL },
   );
   assert.equal(r.status, 200);
   assert.match(r.contentType, /^text\/event-stream/);
@@ -546,7 +578,7 @@ test(
     const r = await rawPost(
       'everything',
       { jsonrpc: '2.0', id: 'm', method: 'tools/list', params: { _meta: stateless() } },
-      { 'MCP-Protocol-Version': HANDSHAKE },
+      { 'MCP-Protocol-Version': HANDSHAKE, 'Mcp-Method': 'tools/list' },
     );
     console.log(`# header ${HANDSHAKE} with _meta ${STATELESS}: HTTP ${r.status}, ${answerOf(r)?.error ? JSON.stringify(answerOf(r).error) : 'a result'}`);
     assert.equal(r.status, 400);
@@ -554,15 +586,32 @@ test(
   },
 );
 
+test('raw: 2026-07-28 Mcp-Method and Mcp-Name must name the body\'s method and tool: absent or different is 400 HeaderMismatch (-32020)', async () => {
+  const list = { jsonrpc: '2.0', id: 'h1', method: 'tools/list', params: { _meta: stateless() } };
+  const call = { jsonrpc: '2.0', id: 'h2', method: 'tools/call', params: { name: 'echo', arguments: { message: 'x' }, _meta: stateless() } };
+  const cases = [
+    ['no Mcp-Method', list, { 'MCP-Protocol-Version': STATELESS }],
+    ['Mcp-Method names another method', list, { ...modernHeaders(list), 'Mcp-Method': 'tools/call' }],
+    ['tools/call without Mcp-Name', call, { 'MCP-Protocol-Version': STATELESS, 'Mcp-Method': 'tools/call' }],
+    ['Mcp-Name names another tool', call, { ...modernHeaders(call), 'Mcp-Name': 'get-sum' }],
+  ];
+  for (const [what, message, headers] of cases) {
+    const r = await rawPost('everything', message, headers);
+    assert.equal(r.status, 400, `${what}: ${r.text}`);
+    assert.equal(r.json?.id, message.id, `${what}: the error answers the request's id`);
+    assert.equal(r.json?.error?.code, -32020, `${what}: ${r.text}`);
+    assert.ok(r.json.error.data?.mismatch, `${what}: error.data.mismatch says what disagreed: ${r.text}`);
+  }
+  // With the headers right, the same requests go through.
+  assert.equal(answerOf(await rawModernPost('everything', list)).result.resultType, 'complete');
+  assert.equal(textOf(answerOf(await rawModernPost('everything', call)).result), 'Echo: x');
+});
+
 test(
   'raw: 2026-07-28 unknown method is 404 with -32601',
   {},
   async () => {
-    const r = await rawPost(
-      'everything',
-      { jsonrpc: '2.0', id: 'u', method: 'no/such-method', params: { _meta: stateless() } },
-      { 'MCP-Protocol-Version': STATELESS },
-    );
+    const r = await rawModernPost('everything', { jsonrpc: '2.0', id: 'u', method: 'no/such-method', params: { _meta: stateless() } });
     console.log(`# unknown method (2026-07-28): HTTP ${r.status}, ${JSON.stringify(answerOf(r)?.error)}`);
     assert.equal(answerOf(r)?.error?.code, -32601);
     assert.equal(r.status, 404);

@@ -2,11 +2,11 @@
 // real MCP servers (npm's server-everything, PyPI's mcp-server-time) through a real
 // bridgedockd, at ws://127.0.0.1:PORT/mcp/NAME?token=TOKEN.
 //
-// The daemon and its helpers come from ./daemon.mjs (shared with bridge-http.test.mjs), which
-// also documents the environment variables (BRIDGEDOCKD, BRIDGEDOCK_SERVERS_VENV,
+// The daemon and its helpers come from ./daemon.mjs (one daemon for the whole `npm test` run),
+// which also documents the environment variables (BRIDGEDOCKD, BRIDGEDOCK_SERVERS_VENV,
 // BRIDGEDOCK_KEEP_TMP).
 //
-// One daemon serves the whole file; the tests run in order (node:test runs a file's top-level
+// The tests run in order (node:test runs a file's top-level
 // tests one after another), and the restart test comes after the ones that need a calm server.
 
 import { test, before, after } from 'node:test';

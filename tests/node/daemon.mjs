@@ -1,10 +1,16 @@
-// Shared by the node:test files: start one real bridgedockd (`serve --port 0`) with
-// server-everything and PyPI's mcp-server-time, talk to it with `ctl`, and stop it (SIGTERM,
-// must exit 0, and its servers must go with it).
+// Shared by the node:test files: start one real bridgedockd (`serve --port 0`) with three
+// servers — npm's server-everything (a 2025-11-25 server), PyPI's mcp-server-time, and
+// fixtures/native-server.mjs (a native 2026-07-28 server) — talk to it with `ctl`, and stop it
+// (SIGTERM, must exit 0, and its servers must go with it).
+//
+// One daemon for the whole run: `npm test` (run-tests.mjs) starts it once, hands it to every
+// test file through BRIDGEDOCK_TEST_DAEMON, and stops it after the last file. A file run on
+// its own (`node --test bridge-http.test.mjs`) starts and stops its own.
 //
 // Env: BRIDGEDOCKD (the binary; default ~/.cache/bridgedock-target/debug/bridgedockd),
 //      BRIDGEDOCK_SERVERS_VENV (default ~/.cache/bridgedock/servers-venv),
-//      BRIDGEDOCK_KEEP_TMP=1 keeps the daemon's temp dir (config, state, logs) for a look.
+//      BRIDGEDOCK_KEEP_TMP=1 keeps the daemon's temp dir (config, state, logs) for a look,
+//      BRIDGEDOCK_TEST_DAEMON (set by run-tests.mjs): {"port", "dir"} of a running daemon to use.
 //
 // `port`, `token` and `dir` are live bindings: read them after `startDaemon()` has resolved.
 
@@ -18,6 +24,7 @@ import { createRequire } from 'node:module';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const execFileP = promisify(execFile);
@@ -30,6 +37,9 @@ export const SERVERS_VENV =
   process.env.BRIDGEDOCK_SERVERS_VENV || path.join(homedir(), '.cache', 'bridgedock', 'servers-venv');
 export const TIME_SERVER = path.join(SERVERS_VENV, 'bin', 'mcp-server-time');
 export const EVERYTHING = require.resolve('@modelcontextprotocol/server-everything/dist/index.js');
+export const NATIVE_SERVER = fileURLToPath(new URL('./fixtures/native-server.mjs', import.meta.url));
+/** The servers of the daemon's config; startDaemon waits until each one runs. */
+export const SERVERS = ['everything', 'time', 'native'];
 export const LONG_TOOL = 'trigger-long-running-operation';
 
 /** -32002: what the bridge answers for requests in flight when their server goes away. */
@@ -40,6 +50,7 @@ export let port;
 export let token;
 let daemon; // the bridgedockd child process
 let daemonExit; // promise of [code, signal]
+let shared = false; // true when this file uses the daemon run-tests.mjs started
 
 // ---------------------------------------------------------------- helpers
 
@@ -104,9 +115,25 @@ export function textOf(result) {
 
 // ---------------------------------------------------------------- daemon lifecycle
 
-/** Starts bridgedockd and waits until both servers run. For a `before()` hook. */
+/** What run-tests.mjs hands to the test files it runs: where its daemon is. */
+export function sharedDaemonEnv() {
+  return { BRIDGEDOCK_TEST_DAEMON: JSON.stringify({ port, dir }) };
+}
+
+/**
+ * Starts bridgedockd and waits until its servers run — or, under run-tests.mjs, uses the
+ * daemon it started. For a `before()` hook.
+ */
 export async function startDaemon({ prefix = 'bridgedock-node-' } = {}) {
   const t0 = performance.now();
+  if (process.env.BRIDGEDOCK_TEST_DAEMON) {
+    ({ port, dir } = JSON.parse(process.env.BRIDGEDOCK_TEST_DAEMON));
+    shared = true;
+    token = (await readFile(path.join(dir, 'cfg', 'token'), 'utf8')).trim();
+    await waitForServers();
+    console.log(`# using the shared bridgedockd on port ${port}`);
+    return;
+  }
   assert.ok(existsSync(BIN), `bridgedockd not found at ${BIN}: build it (cargo build -p bridgedock-engine --bin bridgedockd) or set BRIDGEDOCKD`);
   assert.ok(existsSync(TIME_SERVER), `mcp-server-time not found at ${TIME_SERVER}: run scripts/setup-test-deps or set BRIDGEDOCK_SERVERS_VENV`);
 
@@ -122,6 +149,10 @@ export async function startDaemon({ prefix = 'bridgedock-node-' } = {}) {
       '',
       '[servers.time]',
       `command = ${toml(TIME_SERVER)}`,
+      '',
+      '[servers.native]',
+      `command = ${toml(process.execPath)}`,
+      `args = [${toml(NATIVE_SERVER)}]`,
       '',
     ].join('\n'),
   );
@@ -158,11 +189,16 @@ export async function startDaemon({ prefix = 'bridgedock-node-' } = {}) {
   token = (await readFile(path.join(dir, 'cfg', 'token'), 'utf8')).trim();
   assert.match(token, /^\S+$/);
 
-  await poll('both servers running', async () => {
-    const s = await status();
-    return ['everything', 'time'].every((n) => s.servers.find((x) => x.name === n)?.state === 'running');
-  }, { timeoutMs: 20_000 });
+  await waitForServers();
   console.log(`# bridgedockd up on port ${port}, servers running, in ${(performance.now() - t0).toFixed(0)} ms`);
+}
+
+/** Running means answering: bridgedock shows a server running once it answered its handshake. */
+async function waitForServers() {
+  await poll(`${SERVERS.join(', ')} running`, async () => {
+    const s = await status();
+    return SERVERS.every((n) => s.servers.find((x) => x.name === n)?.state === 'running');
+  }, { timeoutMs: 20_000 });
 }
 
 /**
@@ -171,7 +207,7 @@ export async function startDaemon({ prefix = 'bridgedock-node-' } = {}) {
  */
 export async function stopDaemon() {
   const t0 = performance.now();
-  if (!daemon) return;
+  if (shared || !daemon) return; // a shared daemon is run-tests.mjs's to stop
   let serverPids = [];
   try {
     serverPids = (await status()).servers.map((s) => s.pid).filter(Boolean);
