@@ -2,16 +2,14 @@
 // without sampling and one with it, either first, each era. bridgedock initializes every server
 // itself, declaring sampling, so which client comes first no longer decides what the server
 // shows (server-everything registers trigger-sampling-request only for a client that declared
-// sampling). A server's request goes only to a client that declared what it needs.
-//
-// Tests (and subtests) whose `todo` names an engine bug run and report without failing.
+// sampling). A server's request goes only to a client that declared what it needs, and only
+// for its own call: an idle capable client is never asked for another client's call.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { textOf, token } from './daemon.mjs';
 import {
-  OTHER_CLIENT_ASKED,
   SAMPLING_TOOL,
   connect,
   disconnect,
@@ -57,7 +55,7 @@ async function capabilityOrder(t, { withoutFirst, capableMode }) {
 
   await t.test(
     'a client without sampling that calls it gets a clear error, and nobody is asked to sample for it',
-    capableMode === 'legacy' ? { todo: OTHER_CLIENT_ASKED } : {},
+    {},
     async () => {
       // Both calls first, bounded (the bug can make one wait on a client that never answers),
       // then what each caller got.
@@ -91,7 +89,7 @@ test('capability order: a client without sampling first, then one with it (2025-
 test('capability order: a client with sampling (2025-11-25) first, then ones without — the same', (t) =>
   capabilityOrder(t, { withoutFirst: false, capableMode: 'legacy' }));
 
-test('a client that quit without ending its session is never asked for another client\'s call', { todo: OTHER_CLIENT_ASKED }, async () => {
+test('a client that quit without ending its session is never asked for another client\'s call', async () => {
   const gone = await connect('everything', 'c2-quit-without-delete', { capabilities: { sampling: {} } });
   await quitWithoutEndingSession(gone);
   const caller = await connect('everything', 'c2-caller-after-quit');

@@ -161,17 +161,9 @@ export async function logLinesSince(server, sinceMs) {
 /** A promise's outcome as `{ result }` or `{ error }`. */
 export const settle = (promise) => promise.then((result) => ({ result }), (error) => ({ error }));
 
-/** Why the "nobody else is asked" checks are todo while a capable client is handshake-era. */
-export const OTHER_CLIENT_ASKED =
-  'engine bug: a 2025-11-25 server\'s sampling/createMessage sent during the call of a client that did not declare ' +
-  'sampling goes to another, idle 2025-11-25 client that did (bridge/router/input.rs request_target falls back to the ' +
-  'most recently active capable session although a call is in flight) — the caller gets that client\'s sample as ' +
-  'its result, or, when that client left without ending its session, waits until its own timeout';
-
 /**
  * The daemon of daemon.mjs for this file, and the rule that a test that fails half-way leaves
- * no client behind: an idle client that declared sampling would be asked for the next test's
- * calls (see OTHER_CLIENT_ASKED).
+ * no client behind.
  */
 export function useDaemon(prefix) {
   before(() => startDaemon({ prefix }));
