@@ -128,8 +128,8 @@ pub fn check_modern(headers: &HeaderMap, msg: &Map<String, Value>) -> Result<(),
             RpcError {
                 code: INVALID_PARAMS,
                 message: format!(
-                    "invalid params: the MCP-Protocol-Version header names {h}, but the request lacks {} in params._meta",
-                    missing.join(" and ")
+                    "invalid params: the MCP-Protocol-Version header names {h}, but the request lacks {}",
+                    mcp::describe_missing(&missing)
                 ),
                 data: Some(json!({"envelope": {"missing": missing}})),
             },

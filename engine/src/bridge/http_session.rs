@@ -55,6 +55,10 @@ struct State {
     /// The order requests were posted in, newest last (server requests go to the newest).
     order: Vec<String>,
     get: Option<mpsc::Sender<SseEvent>>,
+    /// The first event for the GET stream that no GET stream took (none was open yet, as for
+    /// a server request right after `initialize`): a GET that opens without `Last-Event-ID`
+    /// gets it and what followed, from the resumption window.
+    get_backlog_from: Option<u64>,
     window: VecDeque<(StreamKey, SseEvent)>,
     window_bytes: usize,
     next_event: u64,
@@ -97,6 +101,7 @@ impl HttpSession {
                 inflight: HashMap::new(),
                 order: Vec::new(),
                 get: None,
+                get_backlog_from: None,
                 window: VecDeque::new(),
                 window_bytes: 0,
                 next_event: 0,
@@ -131,11 +136,21 @@ impl HttpSession {
     }
 
     /// Opens (or replaces) the GET stream; replays what came after `last_event_id` on the
-    /// stream that event belonged to, within the resumption window.
+    /// stream that event belonged to, within the resumption window — or, without one, what
+    /// was meant for the GET stream before any was open.
     pub fn open_get(&self, last_event_id: Option<u64>) -> mpsc::Receiver<SseEvent> {
         let (tx, rx) = mpsc::channel(STREAM_QUEUE);
         let mut st = self.state.lock();
         st.last_activity = Instant::now();
+        if last_event_id.is_none()
+            && let Some(first) = st.get_backlog_from.take()
+        {
+            for (k, e) in st.window.iter() {
+                if e.id >= first && *k == StreamKey::Get {
+                    let _ = tx.try_send(e.clone());
+                }
+            }
+        }
         if let Some(last) = last_event_id {
             let stream = st
                 .window
@@ -256,8 +271,13 @@ impl HttpSession {
             }
             None => {
                 remember(&mut st, StreamKey::Get, &event);
-                if let Some(get) = &st.get {
-                    let _ = get.try_send(event);
+                let id = event.id;
+                let taken = st
+                    .get
+                    .as_ref()
+                    .is_some_and(|get| get.try_send(event).is_ok());
+                if !taken && st.get_backlog_from.is_none() {
+                    st.get_backlog_from = Some(id);
                 }
             }
         }

@@ -105,6 +105,16 @@ pub fn missing_envelope_keys(msg: &Map<String, Value>) -> Vec<&'static str> {
     missing
 }
 
+/// What [`missing_envelope_keys`] found, in words: "params._meta (with … and …)" or "… in
+/// params._meta".
+pub fn describe_missing(missing: &[&str]) -> String {
+    if missing == ["_meta"] {
+        format!("params._meta (with {META_PROTOCOL_VERSION} and {META_CLIENT_CAPABILITIES})")
+    } else {
+        format!("{} in params._meta", missing.join(" and "))
+    }
+}
+
 /// The log level a modern request asks for (`io.modelcontextprotocol/logLevel`).
 pub fn requested_log_level(msg: &Map<String, Value>) -> Option<&str> {
     meta(msg)?.get(META_LOG_LEVEL)?.as_str()

@@ -29,6 +29,10 @@ pub(super) enum AskKind {
     Gather { gathering: u64, key: String },
 }
 
+/// How long after the server was told a client's roots may have changed its `roots/list` is
+/// taken to be the answer to that (and goes to that client).
+const ROOTS_ANSWER_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Who takes a server's request.
 enum Target {
     /// A handshake-era client, as a request.
@@ -239,6 +243,18 @@ impl Router {
             }
             (_, Some((token, _))) => return Some(Target::Parked(token.clone())),
             _ => {}
+        }
+        // No capable client's call is in flight, and the server asks for the roots because it
+        // was just told they may have changed: that is the client whose roots they are.
+        if method == "roots/list"
+            && let Some((session, at)) = self.roots_changed
+            && at.elapsed() < ROOTS_ANSWER_WINDOW
+            && self
+                .sessions
+                .get(&session)
+                .is_some_and(|s| !s.modern && can(s.capabilities.as_ref()))
+        {
+            return Some(Target::Client(session));
         }
         // Some call is in flight, and its client cannot answer: the request is that call's, most
         // likely — an idle client that could answer is not asked for another's call (its answer

@@ -199,8 +199,8 @@ impl Router {
             let error = RpcError {
                 code: INVALID_PARAMS,
                 message: format!(
-                    "invalid params: a {revision} request needs {} in params._meta",
-                    missing.join(" and ")
+                    "invalid params: a {revision} request needs {}",
+                    mcp::describe_missing(&missing)
                 ),
                 data: Some(json!({"envelope": {"missing": missing}})),
             };
@@ -308,6 +308,9 @@ impl Router {
         let log_level = mcp::requested_log_level(&msg).and_then(mcp::log_severity);
         let target = mcp::named_target(&msg).map(str::to_string);
         let mut retry_with = None;
+        if self.upstream_era() == Some(Era::Handshake) {
+            self.server_log_level_for(&method, &msg, log_level);
+        }
         match self.upstream_era() {
             Some(Era::Stateless) => {
                 let envelope = self.envelope_for(session);
@@ -342,6 +345,45 @@ impl Router {
                 self.stats.error();
                 self.reply_error(session, id, RpcError::new(SERVER_UNREACHABLE, why));
             }
+        }
+    }
+
+    /// A handshake-era server sends log messages only as verbose as its one global level: a
+    /// 2026-07-28 request asking for more (`io.modelcontextprotocol/logLevel`) sets it first,
+    /// when the server does logging; a handshake-era client's own `logging/setLevel` is
+    /// remembered as the level the server has. Log messages then go only to the requests that
+    /// asked, at their level (see `listen.rs`).
+    fn server_log_level_for(
+        &mut self,
+        method: &str,
+        msg: &Map<String, Value>,
+        wanted: Option<usize>,
+    ) {
+        if method == "logging/setLevel" {
+            self.server_log_level = msg
+                .get("params")
+                .and_then(|p| p.get("level"))
+                .and_then(Value::as_str)
+                .and_then(mcp::log_severity);
+            return;
+        }
+        let Some(wanted) = wanted else {
+            return;
+        };
+        let logs = self
+            .server_capabilities()
+            .is_some_and(|c| c.get("logging").is_some());
+        if !logs || self.server_log_level.is_some_and(|set| set <= wanted) {
+            return;
+        }
+        let level = mcp::LOG_LEVELS[wanted];
+        let id = self.next_bridge_id();
+        let request = json!({"jsonrpc": "2.0", "id": id, "method": "logging/setLevel", "params": {"level": level}});
+        if self.send_to_server(&request).is_ok() {
+            let deadline = Instant::now() + self.opts.request_timeout;
+            self.inflight
+                .track_own(id, super::inflight::PendingKind::Internal, Some(deadline));
+            self.server_log_level = Some(wanted);
         }
     }
 
@@ -439,6 +481,9 @@ impl Router {
             // `notifications/roots/list_changed`); a handshake-era one gets them as they come.
             _ => {
                 if self.upstream_era() == Some(Era::Handshake) {
+                    if method == "notifications/roots/list_changed" {
+                        self.roots_changed = Some((session, Instant::now()));
+                    }
                     let _ = self.send_to_server(&Value::Object(msg));
                 }
             }

@@ -306,6 +306,7 @@ impl Router {
         });
         self.known = Some(known);
         self.tool_headers.forget();
+        self.server_log_level = None;
         if let Some(link) = &mut self.link {
             link.handshake = Handshake::Ready(era);
             if let Some(ready) = link.ready.take() {
@@ -451,6 +452,7 @@ impl Router {
             crate::protocol::capabilities::declares(s.capabilities.as_ref(), &["roots"])
         });
         if has_roots && self.upstream_era() == Some(Era::Handshake) {
+            self.roots_changed = Some((session, Instant::now()));
             let _ = self.send_to_server(
                 &json!({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"}),
             );

@@ -242,6 +242,12 @@ struct Router {
     stopped: bool,
     /// What the tool lists said of `Mcp-Param-*` headers (shared with the HTTP face).
     tool_headers: crate::bridge::param_headers::ToolHeaders,
+    /// The client whose roots the server was last told may have changed, and when: its
+    /// `roots/list` that follows belongs to no call (see `asks.rs`).
+    roots_changed: Option<(u64, Instant)>,
+    /// The log level bridgedock last set at a handshake-era server for 2026-07-28 requests
+    /// that asked for logs (a severity, see `mcp::LOG_LEVELS`).
+    server_log_level: Option<usize>,
 }
 
 impl Router {
@@ -281,6 +287,8 @@ impl Router {
             stopping,
             stopped: false,
             tool_headers: Default::default(),
+            roots_changed: None,
+            server_log_level: None,
         }
     }
 

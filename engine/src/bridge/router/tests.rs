@@ -1091,7 +1091,12 @@ async fn log_messages_go_to_the_modern_requests_that_asked() {
     let mut asks = modern(json!(2), "tools/call", json!({"name": "slow"}), json!({}));
     asks["params"]["_meta"]["io.modelcontextprotocol/logLevel"] = json!("warning");
     rig.send(&chatty, asks).await;
+    // A handshake-era server has one level for everyone: it is set first.
+    let level = rig.server_reads().await;
+    assert_eq!(level["method"], "logging/setLevel");
+    assert_eq!(level["params"]["level"], "warning");
     let c = rig.server_reads().await;
+    assert_eq!(c["method"], "tools/call");
     for level in ["info", "error"] {
         rig.server_writes(json!({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": level, "data": level}}))
             .await;
