@@ -41,6 +41,8 @@ SERVER_NAMES = {
 }
 # The revision bridgedock speaks to each server: the native one answers server/discover.
 SERVER_REVISIONS = {"everything": HANDSHAKE, "native": MODERN, "demo": HANDSHAKE, "time": HANDSHAKE}
+# A resource server-everything serves.
+EVERYTHING_DOC = "demo://resource/static/document/architecture.md"
 # The SDK's own HTTP timeouts (mcp.shared._httpx_utils): 30 s, and 300 s to read a stream.
 HTTP_TIMEOUT = httpx2.Timeout(30, read=300)
 
