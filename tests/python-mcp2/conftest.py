@@ -39,8 +39,9 @@ SERVER_NAMES = {
     "demo": "bridgedock-demo",
     "time": "mcp-time",
 }
-# The revision bridgedock speaks to each server: the native one answers server/discover.
-SERVER_REVISIONS = {"everything": HANDSHAKE, "native": MODERN, "demo": HANDSHAKE, "time": HANDSHAKE}
+# The revision bridgedock speaks to each server: those on mcp 2.x (the native fixture, and
+# mcp-server-time 2026.10.19) answer its server/discover.
+SERVER_REVISIONS = {"everything": HANDSHAKE, "native": MODERN, "demo": HANDSHAKE, "time": MODERN}
 # A resource server-everything serves.
 EVERYTHING_DOC = "demo://resource/static/document/architecture.md"
 # The SDK's own HTTP timeouts (mcp.shared._httpx_utils): 30 s, and 300 s to read a stream.

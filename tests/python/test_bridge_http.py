@@ -46,6 +46,29 @@ def sse_messages(text: str):
     return [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
 
 
+async def test_bridgedock_greets_every_server_itself_before_any_client_comes(daemon):
+    # (First in this module: no client has connected to this daemon yet.)
+    status = daemon.status()
+    assert status["clients"] == [], status["clients"]
+    servers = {s["name"]: s for s in status["servers"]}
+    assert servers["time"]["reported_version"] == "2026.10.19", servers["time"]
+    assert servers["everything"]["reported_version"], servers["everything"]
+    # server-everything answered bridgedock's initialize, with everything bridgedock can route
+    # declared on behalf of every client (so every client sees the same server)...
+    everything = servers["everything"]
+    assert everything["state"] == "running" and everything["protocol_revision"] == "2025-11-25", everything
+    assert everything["declared_capabilities"] == {
+        "roots": {"listChanged": True}, "sampling": {}, "elicitation": {"form": {}, "url": {}}}, everything
+    # ...and mcp-server-time (on mcp 2.x) its server/discover probe.
+    assert servers["time"]["state"] == "running" and servers["time"]["protocol_revision"] == "2026-07-28", servers["time"]
+    # A first client is answered from that handshake, as every later one is.
+    async with streamablehttp_client(http_url(daemon, "time"), headers=auth(daemon)) as (r, w, _):
+        async with ClientSession(r, w) as s:
+            init = await s.initialize()
+            assert (init.serverInfo.name, init.serverInfo.version) == ("mcp-time", "2026.10.19")
+    assert daemon.server("time")["pid"] == servers["time"]["pid"], "the server was restarted"
+
+
 async def test_tools_progress_and_session_end_with_the_sdk(daemon):
     async with streamablehttp_client(http_url(daemon, "everything"), headers=auth(daemon)) as (r, w, sid):
         async with ClientSession(r, w) as s:
