@@ -21,7 +21,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-sys.path.insert(0, str(REPO / "tests" / "python"))
+sys.path.append(str(REPO / "tests" / "python"))  # bridge_daemon.py, shared with that suite
 from bridge_daemon import EVERYTHING, TIME_SERVER, Daemon  # noqa: E402
 
 from mcp import Client  # noqa: E402
