@@ -8,6 +8,7 @@ import json
 import uuid
 
 import anyio
+import httpx2
 import pytest
 
 from conftest import (
@@ -360,3 +361,48 @@ async def test_a_client_without_sampling_and_one_with_it_see_the_same_server_in_
             assert [prompt_text(p) for p in capable_asked.sampling] == [
                 "Resource trigger-sampling-request context: for you"
             ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine: a server request no connected client can answer is taken as the request of "
+    "the newest 2026-07-28 call in flight (input.rs newest_modern_call_or_gathering), and that "
+    "call fails with -32021 naming a capability its tool never needed — here server-everything's "
+    "roots/list after a roots list_changed that another client sent. Refusing the server's "
+    "request alone would let a call that needs it fail at the server, and spare one that does not",
+)
+async def test_a_server_request_for_no_call_does_not_fail_an_unrelated_2026_call(daemon):
+    url = http_url(daemon, "everything")
+    headers = {"Authorization": f"Bearer {daemon.token}", "Accept": "application/json, text/event-stream"}
+    progress = anyio.Event()
+
+    async def on_progress(p, total, message):
+        progress.set()
+
+    async with mcp_client(daemon, "everything") as (client, _), httpx2.AsyncClient(timeout=30) as http:
+        outcome = {}
+
+        async def long_call():
+            try:
+                outcome["result"] = await client.call_tool(
+                    "trigger-long-running-operation", {"duration": 2, "steps": 4}, progress_callback=on_progress
+                )
+            except MCPError as e:
+                outcome["error"] = e.error
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(long_call)
+            with anyio.fail_after(10):
+                await progress.wait()  # the call is running at the server
+            # A handshake-era client says its roots changed; server-everything asks for roots,
+            # for no call of anyone's, and no connected client declared roots.
+            r = await http.post(url, headers=headers, json={
+                "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                    "protocolVersion": "2025-11-25", "capabilities": {},
+                    "clientInfo": {"name": "roots-changed", "version": "1"}}})
+            session = {**headers, "Mcp-Session-Id": r.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-11-25"}
+            await http.post(url, headers=session, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+            await http.post(url, headers=session, json={"jsonrpc": "2.0", "method": "notifications/roots/list_changed"})
+        await http.delete(url, headers=session)
+    assert "error" not in outcome, f"the unrelated call failed: {outcome.get('error')}"
+    assert "Long running operation completed" in text_of(outcome["result"]), outcome
