@@ -46,6 +46,29 @@ def sse_messages(text: str):
     return [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
 
 
+async def test_bridgedock_greets_every_server_itself_before_any_client_comes(daemon):
+    # (First in this module: no client has connected to this daemon yet.)
+    status = daemon.status()
+    assert status["clients"] == [], status["clients"]
+    servers = {s["name"]: s for s in status["servers"]}
+    assert servers["time"]["reported_version"] == "2026.10.19", servers["time"]
+    assert servers["everything"]["reported_version"], servers["everything"]
+    # server-everything answered bridgedock's initialize, with everything bridgedock can route
+    # declared on behalf of every client (so every client sees the same server)...
+    everything = servers["everything"]
+    assert everything["state"] == "running" and everything["protocol_revision"] == "2025-11-25", everything
+    assert everything["declared_capabilities"] == {
+        "roots": {"listChanged": True}, "sampling": {}, "elicitation": {"form": {}, "url": {}}}, everything
+    # ...and mcp-server-time (on mcp 2.x) its server/discover probe.
+    assert servers["time"]["state"] == "running" and servers["time"]["protocol_revision"] == "2026-07-28", servers["time"]
+    # A first client is answered from that handshake, as every later one is.
+    async with streamablehttp_client(http_url(daemon, "time"), headers=auth(daemon)) as (r, w, _):
+        async with ClientSession(r, w) as s:
+            init = await s.initialize()
+            assert (init.serverInfo.name, init.serverInfo.version) == ("mcp-time", "2026.10.19")
+    assert daemon.server("time")["pid"] == servers["time"]["pid"], "the server was restarted"
+
+
 async def test_tools_progress_and_session_end_with_the_sdk(daemon):
     async with streamablehttp_client(http_url(daemon, "everything"), headers=auth(daemon)) as (r, w, sid):
         async with ClientSession(r, w) as s:
@@ -108,28 +131,41 @@ async def test_a_restart_mid_session_fails_the_call_and_the_session_goes_on(daem
     assert daemon.wait_running("everything") != first
 
 
+def modern(d, method, name=None, version="2026-07-28"):
+    """The headers a 2026-07-28 request must carry besides the token: its revision, and its
+    method and target mirrored from the body (the bridge refuses a request without them)."""
+    extra = {"MCP-Protocol-Version": version, "Mcp-Method": method}
+    if name is not None:
+        extra["Mcp-Name"] = name
+    return auth(d, **extra)
+
+
 async def test_the_stateless_2026_form_needs_no_session(daemon):
     async with httpx.AsyncClient() as h:
         url = http_url(daemon, "time")
-        r = await h.post(url, headers=auth(daemon), json={
+        r = await h.post(url, headers=modern(daemon, "server/discover"), json={
             "jsonrpc": "2.0", "id": "d", "method": "server/discover", "params": {"_meta": META}})
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["id"] == "d"
-        assert "2026-07-28" in body["result"]["supportedVersions"]
-        assert body["result"]["serverInfo"]["name"] == "mcp-time"
-        assert body["result"]["resultType"] == "complete"
-        r = await h.post(url, headers=auth(daemon), json={
+        result = body["result"]
+        assert "2026-07-28" in result["supportedVersions"]
+        # 2026-07-28 carries serverInfo in _meta, and a discover result is cacheable.
+        assert result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "mcp-time", result
+        assert "serverInfo" not in result, result
+        assert result["resultType"] == "complete"
+        assert (result["ttlMs"], result["cacheScope"]) == (0, "private"), result
+        r = await h.post(url, headers=modern(daemon, "tools/call", "get_current_time"), json={
             "jsonrpc": "2.0", "id": 7, "method": "tools/call",
             "params": {"name": "get_current_time", "arguments": {"timezone": "UTC"}, "_meta": META}})
         assert r.status_code == 200, r.text
         assert "result" in r.json(), r.text
         result = r.json()["result"]
         assert result["resultType"] == "complete" and result["structuredContent"]["timezone"] == "UTC"
-        r = await h.post(url, headers=auth(daemon), json={
+        r = await h.post(url, headers=modern(daemon, "tools/list", version="2030-01-01"), json={
             "jsonrpc": "2.0", "id": 8, "method": "tools/list",
             "params": {"_meta": {**META, "io.modelcontextprotocol/protocolVersion": "2030-01-01"}}})
-        assert r.json()["error"]["code"] == -32022
+        assert r.json()["error"]["code"] == -32022, r.text
         assert "2026-07-28" in r.json()["error"]["data"]["supported"]
 
 
