@@ -307,12 +307,6 @@ async def test_the_native_server_logs_to_a_request_at_the_level_it_asks_for(daem
         assert logs == [("info", "starting 1 steps"), ("debug", "debug detail")], logs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: a 2026-07-28 request's io.modelcontextprotocol/logLevel is never turned into "
-    "logging/setLevel at a handshake-era server, so a server that logs only after setLevel (the "
-    "built-in demo) sends nothing, and the client gets no logs at any level",
-)
 async def test_the_demo_server_logs_to_a_request_that_asks_for_logs(daemon):
     logs = []
 
@@ -363,14 +357,6 @@ async def test_a_client_without_sampling_and_one_with_it_see_the_same_server_in_
             ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: a server request no connected client can answer is taken as the request of "
-    "the newest 2026-07-28 call in flight (input.rs newest_modern_call_or_gathering), and that "
-    "call fails with -32021 naming a capability its tool never needed — here server-everything's "
-    "roots/list after a roots list_changed that another client sent. Refusing the server's "
-    "request alone would let a call that needs it fail at the server, and spare one that does not",
-)
 async def test_a_server_request_for_no_call_does_not_fail_an_unrelated_2026_call(daemon):
     url = http_url(daemon, "everything")
     headers = {"Authorization": f"Bearer {daemon.token}", "Accept": "application/json, text/event-stream"}

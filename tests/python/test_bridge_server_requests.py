@@ -186,12 +186,7 @@ async def test_1x_clients_with_and_without_sampling_see_the_same_server_in_eithe
 
 @pytest.mark.parametrize("first", ["without sampling", "with sampling"])
 @pytest.mark.parametrize("server", [
-    pytest.param("everything", marks=pytest.mark.xfail(strict=True, reason=(
-        "engine: a handshake-era server's sampling/createMessage during the call of a 1.x client "
-        "that did not declare sampling is forwarded to another connected client that did (the "
-        "most recently active capable one: input.rs request_target's fallback), whose model then "
-        "answers for a call that is not its own and sees its prompt; the caller gets a success "
-        "instead of an error. A 2026-07-28 caller is refused with -32021 in the same situation"))),
+    "everything",
     "native",
 ])
 async def test_a_1x_client_without_sampling_gets_a_clear_error_and_no_other_client_is_asked(daemon, server, first):
@@ -211,11 +206,6 @@ async def test_a_1x_client_without_sampling_gets_a_clear_error_and_no_other_clie
         assert "sampling/createMessage" not in capable.asked + plain.asked, (capable.asked, plain.asked)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine: as above, across eras: a 2026-07-28 call from a client without sampling has its "
-    "handshake-era server's sampling/createMessage forwarded to a connected 1.x client that "
-    "declared sampling (request_target prefers any capable handshake-era client over failing "
-    "the modern call), instead of failing that call with -32021"))
 async def test_a_2026_call_without_sampling_is_refused_and_not_sampled_by_a_1x_client(daemon):
     answers = Answers()
     meta = {
@@ -244,15 +234,6 @@ async def test_a_2026_call_without_sampling_is_refused_and_not_sampled_by_a_1x_c
         assert body["error"]["data"] == {"requiredCapabilities": {"sampling": {}}}, body
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine: a server's request routed to a Streamable HTTP session before that session opened "
-    "its GET stream is only kept for Last-Event-ID resumption (http_session.rs route → remember), "
-    "and a first GET has no Last-Event-ID: the request is never delivered, and the server waits "
-    "for its answer until its own timeout (60 s for server-everything). It happens to every "
-    "roots-capable 1.x client of a handshake-era server: bridgedock tells the server the roots "
-    "may have changed when the client's initialize arrives (handshake.rs roots_may_have_changed), "
-    "before the client knows its session id and can open a GET stream; the mcp 1.x client, like "
-    "any, opens it only after initialize"))
 async def test_a_server_request_sent_before_a_sessions_get_stream_opens_arrives_when_it_opens(daemon):
     url = f"http://{daemon.addr}/mcp/everything"
     name = f"late-get-{uuid.uuid4().hex[:8]}"

@@ -72,6 +72,11 @@ impl Router {
             // did not declare what it needs: that call is decided once the server's asks have
             // gathered (see `give_parked_their_asks`).
             need.as_ref()?;
+            // Unless it answers a change the server was just told of (roots after a client's
+            // `roots/list_changed`): then it is nobody's call's, and no call fails for it.
+            if method == "roots/list" && self.roots_recently_changed() {
+                return None;
+            }
             self.newest_modern_call_or_gathering()
         });
         let Some(target) = target else {
@@ -130,6 +135,12 @@ impl Router {
                 }
             }
         }
+    }
+
+    /// The server was told a client's roots may have changed a moment ago.
+    fn roots_recently_changed(&self) -> bool {
+        self.roots_changed
+            .is_some_and(|(_, at)| at.elapsed() < ROOTS_ANSWER_WINDOW)
     }
 
     /// The newest 2026-07-28 call in flight that may be asked for input, or the newest call
