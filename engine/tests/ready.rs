@@ -142,3 +142,49 @@ async fn a_process_that_never_answers_is_not_answering_not_crashed() {
     let table = d.ctl_ok(&["status"]);
     assert!(table.contains("not answering"), "{table}");
 }
+
+/// A restart is a new process: until it answers, it speaks no protocol and nothing was declared
+/// to it — what bridgedock agreed with the last process went with it.
+#[tokio::test]
+async fn a_restarted_server_speaks_no_protocol_until_its_new_process_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        "[servers.slow]\ncommand = \"python3\"\nargs = [{:?}, \"--delay-s\", \"2\"]\n",
+        common::fixture("slow_start.py")
+    );
+    let d = Daemon::start(dir.path(), Some(&config(dir.path(), &body)));
+    let ready = common::eventually(Duration::from_secs(15), "slow ready", || {
+        let s = d.server("slow");
+        (s["state"] == "running").then_some(s)
+    })
+    .await;
+    assert_eq!(ready["protocol_revision"], "2025-11-25", "{ready}");
+    assert!(ready["server_capabilities"]["tools"].is_object(), "{ready}");
+
+    let (code, body) = common::daemon::http(
+        &d.addr,
+        "POST",
+        "/api/servers/slow/restart",
+        &[("Authorization", &format!("Bearer {}", d.token))],
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let restarted: Value = serde_json::from_str(&body).unwrap();
+    let s = &restarted["server"];
+    assert_eq!(s["state"], "starting", "{s}");
+    assert_ne!(s["pid"], ready["pid"], "{s}");
+    for field in [
+        "reported_version",
+        "protocol_revision",
+        "declared_capabilities",
+        "server_capabilities",
+    ] {
+        assert_eq!(s[field], Value::Null, "{field} of the last process: {s}");
+    }
+    let again = common::eventually(Duration::from_secs(15), "slow ready again", || {
+        let s = d.server("slow");
+        (s["state"] == "running").then_some(s)
+    })
+    .await;
+    assert_eq!(again["protocol_revision"], "2025-11-25", "{again}");
+}

@@ -1,16 +1,16 @@
-//! Desktop notifications when a server crashes or gives up, at most one per server per
-//! [`QUIET`], with a summary of what was held back once the quiet time is over.
+//! Desktop notifications when a server crashes, gives up or is not answering, at most one per
+//! server per [`QUIET`], with a summary of what was held back once the quiet time is over.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bridgedock_engine::status::{ServerState, StatusChange, now_ms};
+use bridgedock_engine::status::{StatusChange, now_ms};
 use parking_lot::Mutex;
 use tauri::AppHandle;
 use tauri_plugin_notification::NotificationExt;
 
-use crate::summary;
+use crate::summary::{self, NoticeKind};
 
 /// At most one notification per server in this long.
 pub const QUIET: Duration = Duration::from_secs(30);
@@ -35,20 +35,52 @@ pub struct Limiter {
 struct Slot {
     last_shown: Option<Instant>,
     held_back: u32,
+    /// What the held-back notices were about, while they were all about one thing.
+    held_kind: Option<NoticeKind>,
+    held_mixed: bool,
+}
+
+/// What a summary sums up: how many notices were held back, and what about.
+#[derive(Debug, PartialEq)]
+pub struct HeldBack {
+    pub count: u32,
+    /// None when they were about different things.
+    pub kind: Option<NoticeKind>,
+}
+
+impl HeldBack {
+    /// "crashy: 4 more crash notifications held back".
+    pub fn title(&self, server: &str) -> String {
+        let what = match self.kind {
+            Some(NoticeKind::Crash) => "crash notification",
+            Some(NoticeKind::NotAnswering) => "not-answering notification",
+            Some(NoticeKind::GaveUp) | None => "notification",
+        };
+        let s = if self.count == 1 { "" } else { "s" };
+        format!("{server}: {} more {what}{s} held back", self.count)
+    }
 }
 
 impl Limiter {
-    pub fn offer(&mut self, server: &str, now: Instant) -> Decision {
+    pub fn offer(&mut self, server: &str, kind: NoticeKind, now: Instant) -> Decision {
         let slot = self.servers.entry(server.to_string()).or_default();
         match slot.last_shown {
             Some(last) if now.duration_since(last) < QUIET => {
                 slot.held_back += 1;
+                match slot.held_kind {
+                    None if !slot.held_mixed => slot.held_kind = Some(kind),
+                    Some(held) if held != kind => {
+                        slot.held_kind = None;
+                        slot.held_mixed = true;
+                    }
+                    _ => {}
+                }
                 Decision::Hold {
                     summary_at: (slot.held_back == 1).then(|| last + QUIET),
                 }
             }
             _ => {
-                let held_back = std::mem::take(&mut slot.held_back);
+                let held_back = slot.forget_held().count;
                 slot.last_shown = Some(now);
                 Decision::Show { held_back }
             }
@@ -60,24 +92,37 @@ impl Limiter {
     pub fn show_now(&mut self, server: &str, now: Instant) -> u32 {
         let slot = self.servers.entry(server.to_string()).or_default();
         slot.last_shown = Some(now);
-        std::mem::take(&mut slot.held_back)
+        slot.forget_held().count
     }
 
-    /// When a summary is due: how many were held back (and resets the count and the quiet
-    /// time), or 0 when a later notification already told them.
-    pub fn take_summary(&mut self, server: &str, now: Instant) -> u32 {
+    /// When a summary is due: what was held back (and resets the count and the quiet time), or
+    /// a count of 0 when a later notification already told them.
+    pub fn take_summary(&mut self, server: &str, now: Instant) -> HeldBack {
         let Some(slot) = self.servers.get_mut(server) else {
-            return 0;
+            return HeldBack {
+                count: 0,
+                kind: None,
+            };
         };
-        let held_back = std::mem::take(&mut slot.held_back);
-        if held_back > 0 {
+        let held = slot.forget_held();
+        if held.count > 0 {
             slot.last_shown = Some(now);
         }
-        held_back
+        held
     }
 }
 
-/// Follows status changes and notifies on entering backoff, crashed or failed.
+impl Slot {
+    fn forget_held(&mut self) -> HeldBack {
+        self.held_mixed = false;
+        HeldBack {
+            count: std::mem::take(&mut self.held_back),
+            kind: self.held_kind.take(),
+        }
+    }
+}
+
+/// Follows status changes and notifies on entering backoff, crashed, failed or not-answering.
 pub fn spawn(app: AppHandle, engine: Arc<bridgedock_engine::Engine>) {
     let limiter = Arc::new(Mutex::new(Limiter::default()));
     tauri::async_runtime::spawn(async move {
@@ -106,16 +151,17 @@ pub fn spawn(app: AppHandle, engine: Arc<bridgedock_engine::Engine>) {
             if before == Some(name) {
                 continue;
             }
-            let Some((title, body)) = summary::crash_notice(server, now_ms()) else {
+            let Some(summary::Notice { kind, title, body }) = summary::notice(server, now_ms())
+            else {
                 continue;
             };
             // Giving up ends a crash loop: the one notice that must not wait for the quiet time.
-            let decision = if matches!(server.state, ServerState::Failed { .. }) {
+            let decision = if kind == NoticeKind::GaveUp {
                 Decision::Show {
                     held_back: limiter.lock().show_now(&server.name, Instant::now()),
                 }
             } else {
-                limiter.lock().offer(&server.name, Instant::now())
+                limiter.lock().offer(&server.name, kind, Instant::now())
             };
             match decision {
                 Decision::Show { held_back } => {
@@ -132,8 +178,8 @@ pub fn spawn(app: AppHandle, engine: Arc<bridgedock_engine::Engine>) {
                     let server = server.name.clone();
                     tauri::async_runtime::spawn(async move {
                         tokio::time::sleep_until(at.into()).await;
-                        let count = limiter.lock().take_summary(&server, Instant::now());
-                        if count == 0 {
+                        let held = limiter.lock().take_summary(&server, Instant::now());
+                        if held.count == 0 {
                             return;
                         }
                         let now = engine
@@ -141,14 +187,7 @@ pub fn spawn(app: AppHandle, engine: Arc<bridgedock_engine::Engine>) {
                             .server(&server)
                             .map(|s| summary::long_state(&s, now_ms()))
                             .unwrap_or_default();
-                        show(
-                            &app,
-                            format!(
-                                "{server}: {count} more crash notification{} held back",
-                                if count == 1 { "" } else { "s" }
-                            ),
-                            format!("now: {now}"),
-                        );
+                        show(&app, held.title(&server), format!("now: {now}"));
                     });
                 }
             }
@@ -171,25 +210,33 @@ fn show(app: &AppHandle, title: String, body: String) {
 mod tests {
     use super::*;
 
+    const CRASH: NoticeKind = NoticeKind::Crash;
+    const MUTE: NoticeKind = NoticeKind::NotAnswering;
+
     #[test]
     fn one_per_server_per_quiet_time_then_a_summary() {
         let t0 = Instant::now();
         let mut l = Limiter::default();
-        assert_eq!(l.offer("a", t0), Decision::Show { held_back: 0 });
+        assert_eq!(l.offer("a", CRASH, t0), Decision::Show { held_back: 0 });
         // another server is not held back by the first
-        assert_eq!(l.offer("b", t0), Decision::Show { held_back: 0 });
+        assert_eq!(l.offer("b", CRASH, t0), Decision::Show { held_back: 0 });
         let s = Duration::from_secs;
         assert_eq!(
-            l.offer("a", t0 + s(5)),
+            l.offer("a", CRASH, t0 + s(5)),
             Decision::Hold {
                 summary_at: Some(t0 + QUIET)
             }
         );
-        assert_eq!(l.offer("a", t0 + s(6)), Decision::Hold { summary_at: None });
-        assert_eq!(l.take_summary("a", t0 + QUIET), 2);
+        assert_eq!(
+            l.offer("a", CRASH, t0 + s(6)),
+            Decision::Hold { summary_at: None }
+        );
+        let held = l.take_summary("a", t0 + QUIET);
+        assert_eq!(held.count, 2);
+        assert_eq!(held.title("a"), "a: 2 more crash notifications held back");
         // the summary counts as shown: the next crash soon after is held back again
         assert_eq!(
-            l.offer("a", t0 + s(31)),
+            l.offer("a", CRASH, t0 + s(31)),
             Decision::Hold {
                 summary_at: Some(t0 + QUIET + QUIET)
             }
@@ -201,14 +248,17 @@ mod tests {
         let t0 = Instant::now();
         let s = Duration::from_secs;
         let mut l = Limiter::default();
-        assert_eq!(l.offer("a", t0), Decision::Show { held_back: 0 });
-        l.offer("a", t0 + s(1));
-        l.offer("a", t0 + s(3));
+        assert_eq!(l.offer("a", CRASH, t0), Decision::Show { held_back: 0 });
+        l.offer("a", CRASH, t0 + s(1));
+        l.offer("a", CRASH, t0 + s(3));
         assert_eq!(l.show_now("a", t0 + s(8)), 2);
         // the summary due at t0 + QUIET has nothing left to say
-        assert_eq!(l.take_summary("a", t0 + QUIET), 0);
+        assert_eq!(l.take_summary("a", t0 + QUIET).count, 0);
         // and it counts as shown: a crash right after (started again) waits for the quiet time
-        assert!(matches!(l.offer("a", t0 + s(9)), Decision::Hold { .. }));
+        assert!(matches!(
+            l.offer("a", CRASH, t0 + s(9)),
+            Decision::Hold { .. }
+        ));
     }
 
     #[test]
@@ -216,10 +266,46 @@ mod tests {
         let t0 = Instant::now();
         let s = Duration::from_secs;
         let mut l = Limiter::default();
-        l.offer("a", t0);
-        l.offer("a", t0 + s(1));
-        assert_eq!(l.offer("a", t0 + s(40)), Decision::Show { held_back: 1 });
+        l.offer("a", CRASH, t0);
+        l.offer("a", CRASH, t0 + s(1));
+        assert_eq!(
+            l.offer("a", CRASH, t0 + s(40)),
+            Decision::Show { held_back: 1 }
+        );
         // the summary timer then finds nothing left to say
-        assert_eq!(l.take_summary("a", t0 + s(41)), 0);
+        assert_eq!(l.take_summary("a", t0 + s(41)).count, 0);
+    }
+
+    #[test]
+    fn not_answering_shares_a_servers_quiet_time_and_its_summary_says_what_was_held() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut l = Limiter::default();
+        // not answering, restarted by hand, not answering again 5 s later: one notification
+        assert_eq!(l.offer("mute", MUTE, t0), Decision::Show { held_back: 0 });
+        assert!(matches!(
+            l.offer("mute", MUTE, t0 + s(5)),
+            Decision::Hold {
+                summary_at: Some(_)
+            }
+        ));
+        let held = l.take_summary("mute", t0 + QUIET);
+        assert_eq!(
+            held.title("mute"),
+            "mute: 1 more not-answering notification held back"
+        );
+        // a crash and a silence held back together are summed up as notifications
+        l.offer("mute", CRASH, t0 + QUIET + s(1));
+        l.offer("mute", MUTE, t0 + QUIET + s(2));
+        l.offer("mute", CRASH, t0 + QUIET + s(3));
+        let held = l.take_summary("mute", t0 + QUIET + QUIET);
+        assert_eq!(held.title("mute"), "mute: 3 more notifications held back");
+        // and the next summary starts over
+        l.offer("mute", CRASH, t0 + QUIET * 2 + s(1));
+        let held = l.take_summary("mute", t0 + QUIET * 3);
+        assert_eq!(
+            held.title("mute"),
+            "mute: 1 more crash notification held back"
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use bridgedock_engine::Engine;
-use bridgedock_engine::status::{ServerState, ServerStatus, now_ms};
+use bridgedock_engine::status::{ServerStatus, now_ms};
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
@@ -43,8 +43,7 @@ struct MenuModel {
 struct ServerEntry {
     name: String,
     title: String,
-    can_start: bool,
-    can_stop: bool,
+    actions: summary::Actions,
 }
 
 impl MenuModel {
@@ -56,17 +55,7 @@ impl MenuModel {
                 .map(|s| ServerEntry {
                     name: s.name.clone(),
                     title: format!("{} — {}", s.name, summary::short_state(s)),
-                    can_start: !matches!(
-                        s.state,
-                        ServerState::Running { .. } | ServerState::Starting { .. }
-                    ),
-                    can_stop: matches!(
-                        s.state,
-                        ServerState::Running { .. }
-                            | ServerState::Starting { .. }
-                            | ServerState::NotAnswering { .. }
-                            | ServerState::Backoff { .. }
-                    ),
+                    actions: summary::actions(s),
                 })
                 .collect(),
             autostart,
@@ -98,21 +87,21 @@ fn build_menu(app: &AppHandle, model: &MenuModel) -> Result<Menu<Wry>> {
                 app,
                 format!("server:start:{}", s.name),
                 "Start",
-                s.can_start,
+                s.actions.start,
                 None::<&str>,
             )?),
             Box::new(MenuItem::with_id(
                 app,
                 format!("server:stop:{}", s.name),
                 "Stop",
-                s.can_stop,
+                s.actions.stop,
                 None::<&str>,
             )?),
             Box::new(MenuItem::with_id(
                 app,
                 format!("server:restart:{}", s.name),
                 "Restart",
-                true,
+                s.actions.restart,
                 None::<&str>,
             )?),
             Box::new(PredefinedMenuItem::separator(app)?),
@@ -296,7 +285,7 @@ fn follow(
                     Err(e) => tracing::warn!("cannot build the tray menu: {e}"),
                 }
             }
-            let countdown = summary::has_countdown(servers);
+            let clock = summary::has_clock(servers);
             tokio::select! {
                 change = sub.changes.recv() => match change {
                     Ok(_) | Err(RecvError::Lagged(_)) => {
@@ -314,8 +303,8 @@ fn follow(
                     Err(RecvError::Closed) => return,
                 },
                 Some(()) = poke.recv() => {}
-                // The tooltip counts down to the next restart.
-                _ = tokio::time::sleep(Duration::from_secs(1)), if countdown => {}
+                // The tooltip counts down to the next restart, or up while a server starts.
+                _ = tokio::time::sleep(Duration::from_secs(1)), if clock => {}
             }
         }
     });
@@ -325,6 +314,7 @@ fn follow(
 mod tests {
     use super::*;
     use crate::summary::tests::server;
+    use bridgedock_engine::status::ServerState;
 
     #[test]
     fn uptime_changes_do_not_rebuild_the_menu() {
@@ -341,6 +331,34 @@ mod tests {
         let after = MenuModel::of(std::slice::from_ref(&a), false);
         assert_ne!(after, before);
         assert_eq!(after.servers[0].title, "demo — restarting (attempt 1)");
-        assert!(after.servers[0].can_start && after.servers[0].can_stop);
+        assert!(after.servers[0].actions.stop && after.servers[0].actions.restart);
+    }
+
+    #[test]
+    fn a_starting_servers_new_stderr_line_does_not_rebuild_the_menu_but_not_answering_does() {
+        let mut a = server(
+            "slow",
+            ServerState::Starting {
+                since_ms: 1,
+                last_line: Some("downloading 10%".into()),
+            },
+        );
+        let before = MenuModel::of(std::slice::from_ref(&a), false);
+        assert_eq!(before.servers[0].title, "slow — starting");
+        a.state = ServerState::Starting {
+            since_ms: 1,
+            last_line: Some("downloading 20%".into()),
+        };
+        assert_eq!(MenuModel::of(std::slice::from_ref(&a), false), before);
+        a.state = ServerState::NotAnswering {
+            since_ms: 1,
+            reason: "its process (pid 2) has not answered".into(),
+            last_line: None,
+        };
+        let after = MenuModel::of(std::slice::from_ref(&a), false);
+        assert_eq!(after.servers[0].title, "slow — not answering");
+        assert_eq!(after.summary, "slow: not answering");
+        let act = after.servers[0].actions;
+        assert!(!act.start && act.stop && act.restart, "{act:?}");
     }
 }

@@ -3,9 +3,10 @@
 session (tests/app/run starts it inside `xvfb-run -a dbus-run-session`). Standard library only;
 outside programs: WebKitWebDriver, gdbus, dbus-monitor, xclip.
 
-The app, launched by WebKitWebDriver (through a wrapper that records its exit code), runs two
-servers: `demo` (the built-in demo MCP server) and `crashy` (a fixture that exits with code 3
-after 300 ms; not started until the test asks). Checks:
+The app, launched by WebKitWebDriver (through a wrapper that records its exit code), runs three
+servers: `demo` (the built-in demo MCP server), `crashy` (a fixture that exits with code 3
+after 300 ms) and `mute` (a process that never answers, start_timeout 2 s); the last two are
+not started until the test asks. Checks:
   - the window shows the real dock with live data from the app's engine; screenshots are saved
     under tests/artifacts/app/;
   - the dock's Restart button for `demo`, clicked INSIDE THE APP WINDOW (tauri://localhost calls
@@ -20,6 +21,9 @@ after 300 ms; not started until the test asks). Checks:
   - a second launch exits at once and leaves the first serving (single instance);
   - "Start on login" writes ~/.config/autostart/bridgedock.desktop starting the app with
     --hidden, and unchecking it removes the file;
+  - starting `mute` from the tray: 2 s later it is not answering — one desktop notification
+    says so with its reason, the tray menu says "mute — not answering" with Start greyed out
+    (Stop and Restart offered), the dock's card says "Not answering"; tray Stop stops it;
   - starting `crashy` from the tray raises one desktop notification (a Notify call to
     org.freedesktop.Notifications, seen by dbus-monitor) although it crashes again and again:
     the rest are held back and summed up in one notification 30 s later; when it gives up (6th
@@ -53,6 +57,7 @@ APP = os.environ.get("BRIDGEDOCK_APP", os.path.join(TARGET, "debug", "bridgedock
 DAEMON = os.environ.get("BRIDGEDOCKD", os.path.join(os.path.dirname(APP), "bridgedockd"))
 ARTIFACTS = os.path.join(ROOT, "tests", "artifacts", "app")
 CRASHER = os.path.join(ROOT, "tests", "fixtures", "crasher.py")
+MUTE = os.path.join(ROOT, "tests", "fixtures", "mute.py")
 # The notifier holds back a server's crash notices for this long after one it showed.
 NOTIFY_QUIET_S = 30
 
@@ -347,15 +352,18 @@ class Setup:
         self.xdg = os.path.join(home, ".config")
         for d in (self.config_dir, self.state_dir, self.xdg):
             os.makedirs(d)
-        self.demo, self.crasher = w("demo_server.py"), w("crasher.py")
+        self.demo, self.crasher, self.mute = w("demo_server.py"), w("crasher.py"), w("mute.py")
         shutil.copy(os.path.join(ROOT, "engine", "src", "demo", "demo_server.py"), self.demo)
         shutil.copy(CRASHER, self.crasher)
+        shutil.copy(MUTE, self.mute)
         with open(os.path.join(self.config_dir, "config.toml"), "w") as f:
             f.write(f'[bridge]\nport = {free_port()}\n\n'
                     f'[servers.demo]\ncommand = "python3"\nargs = ["{self.demo}"]\n\n'
                     f'[servers.crashy]\ncommand = "python3"\n'
                     f'args = ["{self.crasher}", "--after-ms", "300", "--code", "3", "--stderr-lines", "2"]\n'
-                    f'restart = "on-failure"\nautostart = false\n')
+                    f'restart = "on-failure"\nautostart = false\n\n'
+                    f'[servers.mute]\ncommand = "python3"\nargs = ["{self.mute}"]\n'
+                    f'start_timeout = "2s"\nautostart = false\n')
         self.env = dict(os.environ, BRIDGEDOCK_CONFIG_DIR=self.config_dir,
                         BRIDGEDOCK_STATE_DIR=self.state_dir, HOME=home, XDG_CONFIG_HOME=self.xdg,
                         TAURI_WEBVIEW_AUTOMATION="true", BRIDGEDOCK_CRASH_LIMIT="6")
@@ -489,7 +497,7 @@ def main():
         check("the tray menu lists each server with its state",
               labels and "demo — running" in labels and "crashy — stopped" in labels,
               " | ".join(labels or tray.labels()))
-        for want in ("1 server ready, 1 stopped", "Open Dock", "Restart all", "Open logs folder",
+        for want in ("1 server ready, 2 stopped", "Open Dock", "Restart all", "Open logs folder",
                      "Open config file", "Start on login", "Quit"):
             check(f"the tray menu has '{want}'", labels and want in labels)
         _, sub = tray.submenu("demo — ")
@@ -532,6 +540,9 @@ def main():
               wait_for("the autostart entry gone", lambda: not os.path.exists(entry), 5))
         check("... and the menu shows it unchecked", wait_for("no check mark", lambda: "'toggle-state': <0>" in next(
             p for _, lab, p in tray.items() if lab == "Start on login"), 5))
+
+        # ---- a process that never answers: not answering, told once, Start greyed out ----
+        not_answering(tray, api, wd, notifications, setup.mute)
 
         # ---- a crash raises one notification; the next ones are held back and summed up ----
         tray.click("Start", under="crashy — ")
@@ -579,7 +590,7 @@ def main():
         check("tray Quit exits the app with 0", code == "0", f"exit {code}")
         check("no server process or child record left after Quit",
               not processes_running(demo) and not processes_running(crasher)
-              and not child_records(state_dir),
+              and not processes_running(setup.mute) and not child_records(state_dir),
               f"{processes_running(demo)} {child_records(state_dir)}")
         check("the app said it stopped every server", "every server stopped" in log())
     finally:
@@ -589,6 +600,41 @@ def main():
     hidden_start(env, state_dir, demo)
     clash_with_daemon(env)
     setup.remove()
+
+
+def not_answering(tray, api, wd, notifications, mute):
+    """`mute` reads its input and never answers: 2 s (its start_timeout) after the tray's Start
+    it is not answering — alive, not crashed — and that is notified once, with the reason."""
+    tray.click("Start", under="mute — ")
+    shown = wait_for("mute not answering", lambda: (s := api.server("mute"))
+                     and s["state"] == "not-answering" and s, 15)
+    check("a process that never answers is not answering 2 s after the tray's Start (alive)",
+          shown and shown["pid"] in processes_running(mute), shown and shown["reason"][:80])
+    notice = wait_for("a Notify call for mute", lambda: [
+        c for c in notifications.calls() if c[0].startswith("mute")], 10)
+    check("... which raises a desktop notification with its reason and last line",
+          notice and notice[0][0] == "mute is not answering"
+          and "has not answered bridgedock's MCP handshake within 2 s" in notice[0][1]
+          and "Last line: mute: up pid" in notice[0][1], notice and notice[0])
+    label = wait_for("the menu saying mute is not answering",
+                     lambda: "mute — not answering" in tray.labels(), 10)
+    items = {lab: props for _, lab, props in tray.items(
+        tray.find_item("mute — not answering") or 0, 1)[1:]} if label else {}
+    greyed = lambda lab: "'enabled': <false>" in items.get(lab, "")  # noqa: E731
+    check("the tray menu says 'mute — not answering'; Start greyed out, Stop and Restart offered",
+          label and greyed("Start") and not greyed("Stop") and not greyed("Restart"),
+          items or tray.labels())
+    dock = wait_for("the dock's card saying Not answering", lambda: (c := card(wd, "mute"))
+                    and c["badge"] == "Not answering" and c, 10)
+    check("the dock in the app's window says Not answering", dock, dock)
+    if dock:
+        wd.screenshot("dock-not-answering.png")
+    tray.click("Stop", under="mute — ")
+    check("tray Stop stops mute", wait_for(
+        "mute stopped", lambda: api.server("mute")["state"] == "stopped"
+        and not processes_running(mute), 10))
+    check("... and it was notified once", len([
+        c for c in notifications.calls() if c[0].startswith("mute")]) == 1, notifications.calls())
 
 
 def hidden_start(env, state_dir, demo):

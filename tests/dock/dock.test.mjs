@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { dockFixtures, fixtures, freePort, launchBrowser, shotPath, startDaemon, tempDir, toml, waitFor } from './lib.mjs';
+import { card, dockFixtures, fixtures, freePort, launchBrowser, openDock as openDockIn, shotPath, startDaemon, tempDir, text, toml, waitFor } from './lib.mjs';
 
 const py = (file, ...args) => ({ command: 'python3', args: [file, ...args] });
 
@@ -26,18 +26,7 @@ after(async () => {
   await browser?.close();
 });
 
-async function openDock(d, { scheme = 'light', width = 1280, height = 900 } = {}) {
-  const context = await browser.newContext({ viewport: { width, height }, colorScheme: scheme });
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(d.url);
-  await page.waitForSelector('#app[data-ready]', { timeout: 15_000 });
-  return { page, context, errors };
-}
-
-const card = (page, name) => page.locator(`article[data-server="${name}"]`);
-const text = async (loc) => ((await loc.textContent()) ?? '').trim();
+const openDock = (d, opts) => openDockIn(browser, d, opts);
 
 describe('dock with a live bridgedockd', () => {
   let d;
@@ -257,7 +246,8 @@ describe('dock with a live bridgedockd', () => {
       const crashy = status.servers.find((s) => s.name === 'crashy');
       const now = Date.now();
       const send = (ev) => pageSide.send(JSON.stringify(ev));
-      send({ type: 'server', server: { ...time, reported_version: '2025.1' } });
+      // time speaks 2026-07-28 here: no handshake, so nothing declared up front.
+      send({ type: 'server', server: { ...time, reported_version: '2025.1', protocol_revision: '2026-07-28', declared_capabilities: null } });
       send({
         type: 'server',
         server: {
@@ -299,6 +289,8 @@ describe('dock with a live bridgedockd', () => {
       assert.match(await text(failed.locator('.stderr')), /database is locked/);
       assert.equal(await text(failed.locator('.panel button')), 'Retry');
       assert.equal(await page.locator('table.clients tbody tr').count(), 2);
+      assert.equal(await text(card(page, 'time').locator('[data-testid=protocol]')), '2026-07-28');
+      assert.equal(await text(card(page, 'time').locator('[data-testid=declared]')), 'none up front: each client’s own, with each request');
       await page.selectOption('#log-server', '');
       await waitFor(async () => (await page.locator('.log-marker', { hasText: '1234 lines skipped (the dock fell behind)' }).count()) === 1, { what: 'missed marker' });
       await page.screenshot({ path: shotPath(`injected-states-${scheme}`), fullPage: true });

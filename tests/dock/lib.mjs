@@ -32,14 +32,15 @@ export function launchBrowser(extraArgs = []) {
   return chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
-/** A TOML config from {name: {command, args, restart, version, autostart}}. */
+/** A TOML config from {name: {command, args, restart, version, start_timeout, autostart, env}}. */
 export function toml(servers) {
   let out = '';
   for (const [name, s] of Object.entries(servers)) {
     out += `[servers.${name}]\ncommand = ${JSON.stringify(s.command)}\n`;
     if (s.args) out += `args = [${s.args.map((a) => JSON.stringify(String(a))).join(', ')}]\n`;
-    for (const k of ['restart', 'version']) if (s[k] !== undefined) out += `${k} = ${JSON.stringify(s[k])}\n`;
+    for (const k of ['restart', 'version', 'start_timeout']) if (s[k] !== undefined) out += `${k} = ${JSON.stringify(s[k])}\n`;
     if (s.autostart !== undefined) out += `autostart = ${s.autostart}\n`;
+    if (s.env) out += `env = { ${Object.entries(s.env).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(', ')} }\n`;
     out += '\n';
   }
   return out;
@@ -143,3 +144,20 @@ export function shotPath(name) {
   mkdirSync(artifacts, { recursive: true });
   return path.join(artifacts, `${name}.png`);
 }
+
+/** A fresh page on the dock of `d`, once it shows live data; page errors are collected. */
+export async function openDock(browser, d, { scheme = 'light', width = 1280, height = 900 } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, colorScheme: scheme });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(d.url);
+  await page.waitForSelector('#app[data-ready]', { timeout: 15_000 });
+  return { page, context, errors };
+}
+
+/** The card of server `name`. */
+export const card = (page, name) => page.locator(`article[data-server="${name}"]`);
+
+/** What a locator shows, trimmed. */
+export const text = async (loc) => ((await loc.textContent()) ?? '').trim();

@@ -86,7 +86,11 @@ async function main(): Promise<void> {
     if (vm.conn.kind === 'waiting') left.push(vm.conn.retryAtMs - vm.localNow);
     if (snap && vm.conn.kind === 'open') {
       elapsed.push(vm.now - snap.bridge.started_at_ms);
-      for (const s of snap.servers) if (s.state === 'backoff' && s.next_at_ms !== undefined) left.push(s.next_at_ms - vm.now);
+      for (const s of snap.servers) {
+        if (s.state === 'backoff' && s.next_at_ms !== undefined) left.push(s.next_at_ms - vm.now);
+        // "Starting — 34 s" and "Not answering — started 2 min ago" count up.
+        if ((s.state === 'starting' || s.state === 'not-answering') && s.since_ms !== undefined) elapsed.push(vm.now - s.since_ms);
+      }
     }
     clearTimeout(tickTimer);
     tickTimer = window.setTimeout(render, msUntilNextSecond(left, elapsed));
@@ -205,6 +209,7 @@ async function main(): Promise<void> {
     const server = btn.getAttribute('data-server');
     if (action === 'reconnect') stream.reconnectNow();
     else if (action === 'restart-all') void restartAll();
+    else if (action === 'show-log' && server) logs.showSource(server);
     else if (server && (action === 'start' || action === 'stop' || action === 'restart')) void act(server, action);
   });
 

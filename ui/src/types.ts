@@ -5,6 +5,7 @@ export type StateName =
   | 'stopped'
   | 'starting'
   | 'running'
+  | 'not-answering'
   | 'stopping'
   | 'backoff'
   | 'crashed'
@@ -33,9 +34,21 @@ export interface ServerStatus {
   command: string[];
   expected_version: string | null;
   reported_version: string | null;
+  /** The MCP revision bridgedock speaks with the server ("2025-11-25", "2026-07-28"), once its
+   * process has answered the handshake. */
+  protocol_revision?: string | null;
+  /** The client capabilities bridgedock declared to a handshake-era server on behalf of all its
+   * clients; null for a 2026-07-28 server, which is sent each client's own with each request. */
+  declared_capabilities?: Capabilities | null;
+  /** The capabilities the server declared in its handshake. */
+  server_capabilities?: Capabilities | null;
   last_exit: ExitInfo | null;
   // state-specific fields
   since_ms?: number;
+  /** starting, not-answering: its newest stderr line (npx/uvx download progress, say). */
+  last_line?: string;
+  /** not-answering: why, in words ("its process (pid 42) has not answered …"). */
+  reason?: string;
   attempt?: number;
   next_at_ms?: number;
   delay_ms?: number;
@@ -50,6 +63,9 @@ export interface ServerStatus {
   // kind = "godot-ai" only
   godot?: GodotStatus;
 }
+
+/** MCP capabilities as declared: `{"roots": {"listChanged": true}, "elicitation": {"form": {}}}`. */
+export type Capabilities = Record<string, unknown>;
 
 /** A godot-ai server's editor side (engine/src/status/model.rs GodotStatus). */
 export interface GodotStatus {

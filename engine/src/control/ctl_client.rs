@@ -127,9 +127,14 @@ mod unix_client {
     }
 }
 
-/// `ctl status`: one row per server.
+/// `ctl status`: one row per server, the state in a few words; then, under the table, what the
+/// short states leave out (why a server is not answering, the newest line of one starting, what
+/// to install), so that one long reason does not stretch every row.
 pub fn status_table(snap: &Snapshot) -> String {
-    let now = now_ms();
+    status_table_at(snap, now_ms())
+}
+
+fn status_table_at(snap: &Snapshot, now: u64) -> String {
     let mut rows = vec![[
         "SERVER".to_string(),
         "STATE".into(),
@@ -148,7 +153,7 @@ pub fn status_table(snap: &Snapshot) -> String {
         };
         rows.push([
             s.name.clone(),
-            s.state.describe(now),
+            s.state.headline(now),
             s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
             s.uptime_ms
                 .map(format_duration_ms)
@@ -161,8 +166,7 @@ pub fn status_table(snap: &Snapshot) -> String {
                 .unwrap_or_else(|| "-".into()),
         ]);
     }
-    // The state column can be long (no-command hints): keep it last-but-one readable by
-    // padding every column but the final one.
+    // Every column but the last is padded to its widest cell.
     let widths: Vec<usize> = (0..7)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
@@ -195,6 +199,26 @@ pub fn status_table(snap: &Snapshot) -> String {
     if snap.servers.is_empty() {
         out.push_str("(no servers configured)\n");
     }
+    let notes: Vec<(&str, Vec<String>)> = snap
+        .servers
+        .iter()
+        .map(|s| (s.name.as_str(), s.state.details()))
+        .filter(|(_, details)| !details.is_empty())
+        .collect();
+    if !notes.is_empty() {
+        out.push('\n');
+    }
+    for (name, details) in notes {
+        // "mute: its process …" and its further lines under the first one's text.
+        let indent = " ".repeat(name.chars().count() + 2);
+        for (i, detail) in details.iter().enumerate() {
+            if i == 0 {
+                out.push_str(&format!("{name}: {detail}\n"));
+            } else {
+                out.push_str(&format!("{indent}{detail}\n"));
+            }
+        }
+    }
     for o in &snap.bridge.reaped_orphans {
         out.push_str(&format!(
             "note: at start-up, stopped an orphaned `{}` tree (pid {}, {} processes) left by an earlier bridgedock\n",
@@ -226,4 +250,108 @@ pub fn format_log_value(v: &Value) -> String {
     serde_json::from_value::<LogLine>(v.clone())
         .map(|l| format_log_line(&l))
         .unwrap_or_else(|_| v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{BridgeStatus, ServerState, ServerStatus};
+
+    fn snapshot(servers: Vec<ServerStatus>) -> Snapshot {
+        Snapshot {
+            bridge: BridgeStatus {
+                version: "0.1.0".into(),
+                pid: 1,
+                address: "127.0.0.1:7455".into(),
+                started_at_ms: 0,
+                uptime_ms: 120_000,
+                config_path: None,
+                state_dir: "/tmp/s".into(),
+                reaped_orphans: Vec::new(),
+            },
+            servers,
+            clients: Vec::new(),
+        }
+    }
+
+    fn server(name: &str, state: ServerState, pid: Option<u32>) -> ServerStatus {
+        ServerStatus {
+            state,
+            pid,
+            ..ServerStatus::new(name)
+        }
+    }
+
+    #[test]
+    fn long_reasons_go_under_the_table_and_the_state_column_stays_narrow() {
+        let reason = "its process (pid 12) has not answered bridgedock's MCP handshake within 2 min (start_timeout); it may be stuck, still downloading, or not an MCP server — see its log";
+        let table = status_table_at(
+            &snapshot(vec![
+                server("demo", ServerState::Running { since_ms: 0 }, Some(10)),
+                server(
+                    "slow",
+                    ServerState::Starting {
+                        since_ms: 86_000,
+                        last_line: Some(
+                            "npm http fetch GET 200 https://registry.npmjs.org/x 55%".into(),
+                        ),
+                    },
+                    Some(11),
+                ),
+                server(
+                    "mute",
+                    ServerState::NotAnswering {
+                        since_ms: 0,
+                        reason: reason.into(),
+                        last_line: Some("mute: up pid 12, answering nothing".into()),
+                    },
+                    Some(12),
+                ),
+                server(
+                    "everything",
+                    ServerState::NoCommand {
+                        program: "npx".into(),
+                        hint: "install Node.js 18+".into(),
+                    },
+                    None,
+                ),
+            ]),
+            120_000,
+        );
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines[1..6],
+            [
+                "SERVER      STATE                        PID  UPTIME  RESTARTS  VERSION  LAST EXIT",
+                "demo        running (up 2 min)           10   -       0         -        -",
+                "slow        starting (34 s)              11   -       0         -        -",
+                "mute        not answering (up 2 min)     12   -       0         -        -",
+                "everything  no-command: \"npx\" not found  -    -       0         -        -",
+            ],
+            "{table}"
+        );
+        assert_eq!(
+            lines[6..],
+            [
+                "",
+                "slow: last line: npm http fetch GET 200 https://registry.npmjs.org/x 55%",
+                &format!("mute: {reason}"),
+                "      last line: mute: up pid 12, answering nothing",
+                "everything: install Node.js 18+",
+            ],
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn a_table_with_nothing_to_add_ends_with_its_rows() {
+        let table = status_table_at(
+            &snapshot(vec![server("demo", ServerState::Stopped, None)]),
+            0,
+        );
+        assert!(
+            table.ends_with("demo    stopped  -    -       0         -        -\n"),
+            "{table}"
+        );
+    }
 }

@@ -81,7 +81,9 @@ impl ServerState {
         }
     }
 
-    /// One line for a table or a tooltip, e.g. `backoff: attempt 3, next try in 8 s`.
+    /// The whole story in one line, e.g. `backoff: attempt 3, next try in 8 s`, or `starting for
+    /// 34 s, waiting for its first answer — last line: npm http fetch …` (what `ctl start`
+    /// answers). A table's column takes [`ServerState::headline`] instead.
     pub fn describe(&self, now_ms: u64) -> String {
         match self {
             ServerState::Running { since_ms } => format!(
@@ -97,7 +99,7 @@ impl ServerState {
                     format_duration_ms(now_ms.saturating_sub(*since_ms))
                 );
                 if let Some(line) = last_line {
-                    s.push_str(&format!(" — {line}"));
+                    s.push_str(&format!(" — last line: {line}"));
                 }
                 s
             }
@@ -125,6 +127,38 @@ impl ServerState {
                 format!("no-command: \"{program}\" not found on PATH — {hint}")
             }
             other => other.name().to_string(),
+        }
+    }
+
+    /// The state in a few words, for a table's column: `starting (34 s)`, `not answering (up 2
+    /// min)`, `no-command: "npx" not found`. What it leaves out is in [`ServerState::details`].
+    pub fn headline(&self, now_ms: u64) -> String {
+        let since = |since_ms: &u64| format_duration_ms(now_ms.saturating_sub(*since_ms));
+        match self {
+            ServerState::Starting { since_ms, .. } => format!("starting ({})", since(since_ms)),
+            ServerState::NotAnswering { since_ms, .. } => {
+                format!("not answering (up {})", since(since_ms))
+            }
+            ServerState::NoCommand { program, .. } => {
+                format!("no-command: \"{program}\" not found")
+            }
+            other => other.describe(now_ms),
+        }
+    }
+
+    /// What [`ServerState::headline`] leaves out, a line each: why it is not answering, its
+    /// newest stderr line while it starts, what to install. Empty when the headline says it all.
+    pub fn details(&self) -> Vec<String> {
+        let last = |line: &Option<String>| line.as_ref().map(|l| format!("last line: {l}"));
+        match self {
+            ServerState::Starting { last_line, .. } => last(last_line).into_iter().collect(),
+            ServerState::NotAnswering {
+                reason, last_line, ..
+            } => std::iter::once(reason.clone())
+                .chain(last(last_line))
+                .collect(),
+            ServerState::NoCommand { hint, .. } => vec![hint.clone()],
+            _ => Vec::new(),
         }
     }
 }
@@ -428,6 +462,59 @@ mod tests {
             nc.describe(0),
             "no-command: \"npx\" not found on PATH — install Node.js 18+"
         );
+    }
+
+    #[test]
+    fn starting_and_not_answering_say_how_long_in_a_headline_and_the_rest_in_details() {
+        let starting = ServerState::Starting {
+            since_ms: 1_000,
+            last_line: Some("npm http fetch GET 200 https://registry.npmjs.org/x 55%".into()),
+        };
+        assert_eq!(starting.headline(35_000), "starting (34 s)");
+        assert_eq!(
+            starting.details(),
+            ["last line: npm http fetch GET 200 https://registry.npmjs.org/x 55%"]
+        );
+        assert_eq!(
+            starting.describe(35_000),
+            "starting for 34 s, waiting for its first answer — last line: npm http fetch GET 200 https://registry.npmjs.org/x 55%"
+        );
+        let silent = ServerState::Starting {
+            since_ms: 0,
+            last_line: None,
+        };
+        assert!(silent.details().is_empty());
+        assert_eq!(
+            silent.describe(200),
+            "starting for 200 ms, waiting for its first answer"
+        );
+
+        let reason = "its process (pid 7) has not answered bridgedock's MCP handshake within 2 min (start_timeout); it may be stuck, still downloading, or not an MCP server — see its log";
+        let mute = ServerState::NotAnswering {
+            since_ms: 0,
+            reason: reason.into(),
+            last_line: Some("mute: up pid 7".into()),
+        };
+        assert_eq!(mute.headline(125_000), "not answering (up 2 min 5 s)");
+        assert_eq!(mute.details(), [reason, "last line: mute: up pid 7"]);
+        assert_eq!(mute.describe(0), format!("not answering: {reason}"));
+    }
+
+    #[test]
+    fn a_missing_program_keeps_its_hint_out_of_the_headline() {
+        let nc = ServerState::NoCommand {
+            program: "npx".into(),
+            hint: "install Node.js 18+".into(),
+        };
+        assert_eq!(nc.headline(0), "no-command: \"npx\" not found");
+        assert_eq!(nc.details(), ["install Node.js 18+"]);
+        let backoff = ServerState::Backoff {
+            attempt: 3,
+            next_at_ms: 8_000,
+            delay_ms: 8_000,
+        };
+        assert_eq!(backoff.headline(0), backoff.describe(0));
+        assert!(backoff.details().is_empty());
     }
 
     #[test]

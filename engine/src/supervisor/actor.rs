@@ -386,8 +386,12 @@ impl Actor {
             s.state = state;
             s.pid = Some(pid);
             s.started_at_ms = Some(since_ms);
-            // A new process has said nothing yet: no version from the last one may linger.
+            // A new process has said nothing yet: no version, protocol or capabilities from the
+            // last one may linger (the dock would show them for a process that never answered).
             s.reported_version = None;
+            s.protocol_revision = None;
+            s.declared_capabilities = None;
+            s.server_capabilities = None;
             if restarted {
                 s.restarts += 1;
             }

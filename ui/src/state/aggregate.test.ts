@@ -16,6 +16,12 @@ describe('aggregate state', () => {
     );
     expect(aggregate([server({ name: 'a', state: 'stopped' })])).toEqual({ text: '1 stopped', tone: 'idle' });
   });
+  it('counts servers that are starting or not answering; not answering needs attention', () => {
+    const s = [server({ name: 'a' }), server({ name: 'slow', state: 'starting' }), server({ name: 'mute', state: 'not-answering', reason: 'x' })];
+    expect(aggregate(s)).toEqual({ text: '1 ready · 1 starting · 1 not answering', tone: 'bad' });
+    expect(aggregate(s.slice(0, 2))).toEqual({ text: '1 ready · 1 starting', tone: 'busy' });
+    expect(aggregate([server({ name: 'm1', state: 'not-answering' }), server({ name: 'm2', state: 'not-answering' })]).text).toBe('2 not answering');
+  });
   it('no servers', () => {
     expect(aggregate([]).text).toBe('No servers configured');
   });

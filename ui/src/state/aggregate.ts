@@ -8,6 +8,8 @@ export type Tone = 'ok' | 'busy' | 'bad' | 'idle';
 export const STATE_LOOK: Record<StateName, { words: string; tone: Tone }> = {
   running: { words: 'Running', tone: 'ok' },
   starting: { words: 'Starting', tone: 'busy' },
+  // Alive but silent: not crashed, yet nothing can use it until someone looks.
+  'not-answering': { words: 'Not answering', tone: 'bad' },
   stopping: { words: 'Stopping', tone: 'busy' },
   backoff: { words: 'Restarting', tone: 'busy' },
   stopped: { words: 'Stopped', tone: 'idle' },
@@ -29,6 +31,7 @@ export function aggregate(servers: readonly ServerStatus[]): Aggregate {
   const ready = count('running');
   const restarting = count('backoff');
   const starting = count('starting');
+  const notAnswering = count('not-answering');
   const stopping = count('stopping');
   const failed = count('failed', 'crashed');
   const missing = count('no-command');
@@ -41,10 +44,11 @@ export function aggregate(servers: readonly ServerStatus[]): Aggregate {
   if (ready) parts.push(`${ready} ready`);
   if (restarting) parts.push(`${restarting} restarting`);
   if (starting) parts.push(`${starting} starting`);
+  if (notAnswering) parts.push(`${notAnswering} not answering`);
   if (stopping) parts.push(`${stopping} stopping`);
   if (failed) parts.push(`${failed} failed`);
   if (missing) parts.push(`${missing} not installed`);
   if (stopped) parts.push(`${stopped} stopped`);
-  const tone: Tone = failed || missing ? 'bad' : restarting || starting || stopping ? 'busy' : stopped ? 'idle' : 'ok';
+  const tone: Tone = failed || missing || notAnswering ? 'bad' : restarting || starting || stopping ? 'busy' : stopped ? 'idle' : 'ok';
   return { text: parts.join(' · '), tone };
 }

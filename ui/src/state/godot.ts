@@ -16,7 +16,7 @@ export function godotVersionText(s: ServerStatus): { text: string; tone: 'ok' | 
   const g = s.godot!;
   const expected = g.expected_version;
   if (!known(g.live_version)) {
-    if (s.state !== 'running' && s.state !== 'starting') return { text: `godot-ai == ${expected} (not running)`, tone: 'idle' };
+    if (s.state !== 'running' && s.state !== 'starting' && s.state !== 'not-answering') return { text: `godot-ai == ${expected} (not running)`, tone: 'idle' };
     return { text: `checking live version (expected godot-ai == ${expected})`, tone: 'idle' };
   }
   if (!known(expected) || g.live_version === expected) return { text: `godot-ai == ${g.live_version}`, tone: 'ok' };

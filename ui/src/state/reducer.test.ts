@@ -34,6 +34,16 @@ describe('event reducer', () => {
     o = reduce(o.state, { type: 'snapshot', status: snapshot([]), log_seq: 2 }, 9_000);
     expect(o.state.clockOffsetMs).toBe(1_000);
   });
+  it('announces a server that starts and one that does not answer, not each new stderr line', () => {
+    let o = reduce(INITIAL, { type: 'snapshot', status: snapshot([server({ name: 'mute', state: 'stopped' })]), log_seq: 0 }, 0);
+    o = reduce(o.state, { type: 'server', server: server({ name: 'mute', state: 'starting', since_ms: 1 }) }, 0);
+    expect(o.announce).toEqual(['mute: starting']);
+    o = reduce(o.state, { type: 'server', server: server({ name: 'mute', state: 'starting', since_ms: 1, last_line: 'mute: up' }) }, 0);
+    expect(o.announce).toEqual([]);
+    expect(o.state.snapshot?.servers[0].last_line).toBe('mute: up');
+    o = reduce(o.state, { type: 'server', server: server({ name: 'mute', state: 'not-answering', since_ms: 1, reason: 'x' }) }, 0);
+    expect(o.announce).toEqual(['mute: not answering']);
+  });
   it('ignores changes before the first snapshot', () => {
     const o = reduce(INITIAL, { type: 'server', server: server({ name: 'a' }) }, 0);
     expect(o.state).toBe(INITIAL);

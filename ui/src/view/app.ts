@@ -5,7 +5,7 @@ import type { ClientSession, ServerStatus, Snapshot } from '../types';
 import { aggregate } from '../state/aggregate';
 import { disconnectedText } from '../state/backoff';
 import { type Banner, allBanners } from '../state/banners';
-import { describeServer, endpoints } from '../state/server';
+import { type ServerView, describeServer, endpoints } from '../state/server';
 import { ago, clockTime, formatUptime } from '../state/time';
 import type { ConnState } from '../connection';
 import { h } from './dom';
@@ -161,7 +161,7 @@ export function renderBanners(vm: ViewModel): HTMLElement {
   );
 }
 
-function actionButton(s: ServerStatus, action: Action, enabled: boolean, vm: ViewModel, extraLabel?: string) {
+function actionButton(s: ServerStatus, action: Action, enabled: boolean, vm: ViewModel, extraLabel?: string, ariaLabel?: string) {
   const pending = vm.pending.get(s.name);
   const busy = pending === action;
   const disabled = !enabled || pending !== undefined || vm.conn.kind !== 'open';
@@ -174,7 +174,7 @@ function actionButton(s: ServerStatus, action: Action, enabled: boolean, vm: Vie
       'data-server': s.name,
       disabled,
       'aria-busy': busy ? 'true' : null,
-      'aria-label': `${extraLabel ?? LABEL[action]} ${s.name}`,
+      'aria-label': ariaLabel ?? `${extraLabel ?? LABEL[action]} ${s.name}`,
     },
     busy ? [h('span', { class: 'spinner', 'aria-hidden': 'true' }), PENDING_WORDS[action]] : (extraLabel ?? LABEL[action]),
   );
@@ -191,6 +191,35 @@ function version(s: ServerStatus) {
     r ? `${r}` : h('span', { class: 'muted' }, 'not reported yet'),
     e ? h('span', { class: 'muted' }, ` (expected ${e})`) : null,
   );
+}
+
+/** The protocol facts: the revision bridgedock speaks with the server, and what it declared. */
+function protocolFacts(v: ServerView) {
+  const p = v.protocol;
+  return [
+    h(
+      'div',
+      null,
+      h('dt', { title: 'The MCP revision bridgedock speaks with this server' }, 'Protocol'),
+      h('dd', { class: 'nowrap', 'data-testid': 'protocol' }, p.revision ?? h('span', { class: 'muted' }, p.missing ?? '—')),
+    ),
+    h(
+      'div',
+      { class: 'span2' },
+      h('dt', { title: 'The client capabilities bridgedock declared to this server for all its clients' }, 'bridgedock declared'),
+      h(
+        'dd',
+        { 'data-testid': 'declared' },
+        // Each capability stays whole on a line: "elicitation (form, URL)" never splits.
+        p.declared ? p.declared.map((w, i) => [i ? ', ' : '', h('span', { class: 'nowrap' }, w)]) : (p.perClient ?? h('span', { class: 'muted' }, '—')),
+      ),
+    ),
+  ];
+}
+
+/** A stderr line on one line: ellipsized, the whole of it on hover. */
+function oneLine(text: string, testid: string) {
+  return h('code', { class: 'one-line', title: text, 'data-testid': testid }, text);
 }
 
 /** An endpoint URL that may wrap only before its path ("/mcp/NAME" stays whole). */
@@ -216,6 +245,13 @@ export function renderCard(s: ServerStatus, vm: ViewModel): HTMLElement {
       h('span', { class: `badge tone-${v.tone}`, 'data-testid': 'badge' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), v.words),
     ),
     h('p', { class: 'card-detail', 'data-testid': 'detail' }, v.detail),
+    s.state === 'starting'
+      ? h(
+          'p',
+          { class: 'card-progress small' },
+          v.lastLine ? oneLine(v.lastLine, 'last-line') : h('span', { class: 'muted' }, 'No output yet — waiting for its first answer'),
+        )
+      : null,
     h(
       'dl',
       { class: 'facts' },
@@ -225,6 +261,7 @@ export function renderCard(s: ServerStatus, vm: ViewModel): HTMLElement {
       h('div', null, h('dt', null, 'Transport'), h('dd', null, s.transport)),
       h('div', null, h('dt', null, 'Restart policy'), h('dd', null, s.restart_policy)),
       h('div', s.godot ? { class: 'wide' } : null, h('dt', null, 'Version'), h('dd', null, s.godot ? godotVersion(s) : version(s))),
+      ...protocolFacts(v),
       h('div', { class: 'wide' }, h('dt', null, 'Command'), h('dd', null, h('code', { class: 'command', title: s.command.join(' ') }, s.command.join(' ')))),
     ),
     ...(s.godot ? godotCardParts(s) : []),
@@ -234,12 +271,28 @@ export function renderCard(s: ServerStatus, vm: ViewModel): HTMLElement {
           { class: `panel panel-${panel.kind}`, role: panel.kind === 'no-command' ? 'note' : 'group', 'aria-label': panel.title },
           h('p', { class: 'panel-title' }, panel.title),
           panel.hint ? h('p', { class: 'panel-hint', 'data-testid': 'hint' }, panel.hint) : null,
-          panel.lines.length
-            ? h('pre', { class: 'stderr', 'aria-label': 'last stderr lines' }, panel.lines.slice(-12).join('\n'))
-            : panel.kind !== 'no-command'
-              ? h('p', { class: 'muted small' }, 'No stderr output.')
-              : null,
+          panel.text ? h('p', { class: 'panel-text', 'data-testid': 'reason' }, panel.text) : null,
+          panel.kind === 'not-answering'
+            ? h(
+                'p',
+                { class: 'panel-last-line small' },
+                h('span', { class: 'muted' }, 'Last line'),
+                panel.lastLine ? oneLine(panel.lastLine, 'last-line') : h('span', { class: 'muted' }, 'no stderr output'),
+              )
+            : panel.lines.length
+              ? h('pre', { class: 'stderr', 'aria-label': 'last stderr lines' }, panel.lines.slice(-12).join('\n'))
+              : panel.kind !== 'no-command'
+                ? h('p', { class: 'muted small' }, 'No stderr output.')
+                : null,
           panel.kind === 'failed' ? actionButton(s, 'start', true, vm, 'Retry') : null,
+          panel.kind === 'not-answering'
+            ? h(
+                'div',
+                { class: 'panel-actions' },
+                actionButton(s, 'restart', v.canRestart, vm, 'Restart', `Restart ${s.name}, which is not answering`),
+                h('button', { type: 'button', class: 'btn btn-quiet', 'data-action': 'show-log', 'data-server': s.name }, 'Show its log'),
+              )
+            : null,
         )
       : null,
     ep

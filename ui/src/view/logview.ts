@@ -157,6 +157,16 @@ export class LogView {
     this.serverSel.value = all.includes(cur) ? cur : '';
   }
 
+  /** Shows one source's lines, newest first in sight (a card's "Show its log"). */
+  showSource(name: string): void {
+    if (!this.servers.includes(name)) return;
+    this.serverSel.value = name;
+    this.applyFilter();
+    this.follow();
+    this.el.scrollIntoView({ block: 'start', behavior: 'smooth' });
+    this.viewport.focus({ preventScroll: true });
+  }
+
   push(entries: LogEntry[]): void {
     if (entries.length === 0) return;
     for (const e of entries) this.queue.push(e);
