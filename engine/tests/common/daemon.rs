@@ -228,19 +228,16 @@ pub async fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]
     status_and_body(&text)
 }
 
-/// A raw HTTP/1.1 request with a body; returns the status code and the body.
-pub async fn http_body(
+/// The head of a raw HTTP/1.1 request: `Host` and `Connection: close` unless `headers` say
+/// otherwise.
+fn request_head(
     addr: &str,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
-    body: &[u8],
-) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    body_len: usize,
+) -> String {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nContent-Length: {body_len}\r\n");
     let given = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
     if !given("host") {
         req.push_str(&format!("Host: {addr}\r\n"));
@@ -252,6 +249,19 @@ pub async fn http_body(
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
+    req
+}
+
+/// A raw HTTP/1.1 request with a body; returns the status code and the body.
+pub async fn http_body(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = request_head(addr, method, path, headers, body.len());
     stream.write_all(req.as_bytes()).await.unwrap();
     // A server may answer (413) before reading a huge body: a failed write is not a failure.
     let _ = stream.write_all(body).await;
@@ -297,21 +307,7 @@ pub async fn exchange(
     body: &[u8],
 ) -> Answer {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    let given = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
-    if !given("host") {
-        req.push_str(&format!("Host: {addr}\r\n"));
-    }
-    if !given("connection") {
-        req.push_str("Connection: close\r\n");
-    }
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
+    let req = request_head(addr, method, path, headers, body.len());
     stream.write_all(req.as_bytes()).await.unwrap();
     stream.write_all(body).await.unwrap();
     // The head, then Content-Length bytes: a kept-alive (or upgradable) connection never ends.

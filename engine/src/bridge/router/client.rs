@@ -61,25 +61,19 @@ impl Router {
             ),
             None => format!("{{\"jsonrpc\":\"2.0\",\"id\":{bridge_id},\"method\":\"{method}\"}}\n"),
         };
-        self.stats.request();
-        match self.send_line(line) {
-            Ok(()) => self.track(
-                bridge_id,
-                ClientCall {
-                    session,
-                    client_id: id,
-                    method,
-                    target: None,
-                    progress: None,
-                    log_level: None,
-                    retry_with: None,
-                },
-            ),
-            Err(why) => {
-                self.stats.error();
-                self.reply_error(session, id, RpcError::new(SERVER_UNREACHABLE, why));
-            }
-        }
+        self.send_call(
+            bridge_id,
+            line,
+            ClientCall {
+                session,
+                client_id: id,
+                method,
+                target: None,
+                progress: None,
+                log_level: None,
+                retry_with: None,
+            },
+        );
     }
 
     /// Whether the client may use this id now; false (after telling the client) when it still
@@ -100,6 +94,26 @@ impl Router {
         );
         self.reply_error(session, id.clone(), error);
         false
+    }
+
+    /// Sends a client's request (its line already carries `bridge_id`) and remembers whose it
+    /// is; one that cannot be sent is answered at once, with why.
+    pub(super) fn send_call(&mut self, bridge_id: u64, line: String, call: ClientCall) {
+        self.stats.request();
+        match self.send_line(line) {
+            Ok(()) => self.track(bridge_id, call),
+            Err(why) => {
+                self.stats.error();
+                if let Some(ours) = &call.progress {
+                    self.inflight.forget_progress(ours);
+                }
+                self.reply_error(
+                    call.session,
+                    call.client_id,
+                    RpcError::new(SERVER_UNREACHABLE, why),
+                );
+            }
+        }
     }
 
     /// Remembers a request sent to the server, so its answer finds its way back.
@@ -327,25 +341,20 @@ impl Router {
         let bridge_id = self.next_bridge_id();
         let progress = self.rewrite_progress(&mut msg, session, bridge_id);
         msg.insert("id".into(), Value::from(bridge_id));
-        self.stats.request();
-        match self.send_to_server(&Value::Object(msg)) {
-            Ok(()) => self.track(
-                bridge_id,
-                ClientCall {
-                    session,
-                    client_id: id,
-                    method,
-                    target,
-                    progress,
-                    log_level,
-                    retry_with,
-                },
-            ),
-            Err(why) => {
-                self.stats.error();
-                self.reply_error(session, id, RpcError::new(SERVER_UNREACHABLE, why));
-            }
-        }
+        let line = Value::Object(msg).to_string() + "\n";
+        self.send_call(
+            bridge_id,
+            line,
+            ClientCall {
+                session,
+                client_id: id,
+                method,
+                target,
+                progress,
+                log_level,
+                retry_with,
+            },
+        );
     }
 
     /// A handshake-era server sends log messages only as verbose as its one global level: a

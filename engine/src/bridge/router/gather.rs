@@ -214,29 +214,20 @@ impl Router {
         };
         let retry_with = Some(Box::new(msg.clone()));
         msg.insert("id".into(), Value::from(bridge_id));
-        self.stats.request();
-        match self.send_to_server(&Value::Object(msg)) {
-            Ok(()) => self.track(
-                bridge_id,
-                ClientCall {
-                    session: g.session,
-                    client_id: g.client_id,
-                    method: g.method,
-                    target: g.target,
-                    progress,
-                    log_level: g.log_level,
-                    retry_with,
-                },
-            ),
-            Err(why) => {
-                self.stats.error();
-                self.reply_error(
-                    g.session,
-                    g.client_id,
-                    RpcError::new(jsonrpc::SERVER_UNREACHABLE, why),
-                );
-            }
-        }
+        let line = Value::Object(msg).to_string() + "\n";
+        self.send_call(
+            bridge_id,
+            line,
+            ClientCall {
+                session: g.session,
+                client_id: g.client_id,
+                method: g.method,
+                target: g.target,
+                progress,
+                log_level: g.log_level,
+                retry_with,
+            },
+        );
     }
 
     /// A handshake-era client that did not give what a stateless server asked within

@@ -176,10 +176,7 @@ impl Router {
                 init: modern::initialize_from_discover(result, None),
                 discover: modern::discover_through_bridge(result),
                 server_info: modern::server_info_of_discover(result),
-                capabilities: result
-                    .get("capabilities")
-                    .cloned()
-                    .unwrap_or_else(|| json!({})),
+                capabilities: capabilities_of(result),
             };
             self.became_ready(known);
             return;
@@ -209,10 +206,7 @@ impl Router {
                 init: result.clone(),
                 discover: modern::discover_from_initialize(result),
                 server_info: result.get("serverInfo").cloned(),
-                capabilities: result
-                    .get("capabilities")
-                    .cloned()
-                    .unwrap_or_else(|| json!({})),
+                capabilities: capabilities_of(result),
             };
             self.became_ready(known);
             return;
@@ -458,6 +452,14 @@ impl Router {
             );
         }
     }
+}
+
+/// The server capabilities of a handshake answer (`{}` when it has none).
+fn capabilities_of(result: &Value) -> Value {
+    result
+        .get("capabilities")
+        .cloned()
+        .unwrap_or_else(|| json!({}))
 }
 
 /// Why a handshake request failed, for people: the server's error, or what it sent instead.

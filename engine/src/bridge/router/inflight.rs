@@ -117,6 +117,11 @@ impl InFlight {
         );
     }
 
+    /// Forgets a progress route whose request never reached the server.
+    pub fn forget_progress(&mut self, ours: &str) {
+        self.progress.remove(ours);
+    }
+
     pub fn progress_route(&self, ours: &str) -> Option<&ProgressRoute> {
         self.progress.get(ours)
     }
