@@ -178,14 +178,14 @@ impl Router {
         need: Option<&[&'static str]>,
     ) -> Option<Vec<&'static str>> {
         let need = need?;
-        let session = match self.inflight.get(bridge_id).map(|p| &p.kind) {
-            Some(PendingKind::Client(c)) => c.session,
-            _ => return None,
+        let Some(PendingKind::Client(c)) = self.inflight.get(bridge_id).map(|p| &p.kind) else {
+            return None;
         };
-        let caps = self
-            .sessions
-            .get(&session)
-            .and_then(|s| s.capabilities.as_ref());
+        let caps = c.capabilities.as_ref().or_else(|| {
+            self.sessions
+                .get(&c.session)
+                .and_then(|s| s.capabilities.as_ref())
+        });
         (!declares(caps, need)).then(|| need.to_vec())
     }
 
@@ -229,7 +229,7 @@ impl Router {
             })
             .filter(|(_, _, c)| {
                 self.sessions.get(&c.session).is_some_and(|s| {
-                    can(s.capabilities.as_ref())
+                    can(c.capabilities.as_ref().or(s.capabilities.as_ref()))
                         && (!s.modern
                             || (gated && INPUT_REQUIRED_METHODS.contains(&c.method.as_str())))
                 })

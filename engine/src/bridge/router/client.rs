@@ -72,18 +72,24 @@ impl Router {
                 progress: None,
                 log_level: None,
                 retry_with: None,
+                capabilities: None,
             },
         );
     }
 
     /// Whether the client may use this id now; false (after telling the client) when it still
     /// has a request with this id in flight.
-    fn claim_id(&mut self, session: u64, id: &Value) -> bool {
+    pub(super) fn claim_id(&mut self, session: u64, id: &Value) -> bool {
         let listening = self
             .sessions
             .get(&session)
             .is_some_and(|s| s.listens.iter().any(|l| &l.id == id));
-        if !self.inflight.claimed(session, id) && !listening {
+        // A call whose input bridgedock is asking this client for is still in flight.
+        let gathering = self
+            .gathering
+            .values()
+            .any(|g| g.session == session && &g.client_id == id);
+        if !self.inflight.claimed(session, id) && !listening && !gathering {
             return true;
         }
         let error = RpcError::new(
@@ -171,6 +177,9 @@ impl Router {
             return;
         }
         if method == "subscriptions/listen" {
+            if !self.claim_id(session, &id) {
+                return;
+            }
             return self.open_listen(session, id, &msg);
         }
         if let Some(state) = super::parked::our_request_state(&msg) {
@@ -321,6 +330,9 @@ impl Router {
         }
         let log_level = mcp::requested_log_level(&msg).and_then(mcp::log_severity);
         let target = mcp::named_target(&msg).map(str::to_string);
+        let capabilities = mcp::declared_revision(&msg)
+            .filter(|r| mcp::is_modern(r))
+            .and_then(|_| mcp::declared_capabilities(&msg).cloned());
         let mut retry_with = None;
         if self.upstream_era() == Some(Era::Handshake) {
             self.server_log_level_for(&method, &msg, log_level);
@@ -329,6 +341,18 @@ impl Router {
             Some(Era::Stateless) => {
                 let envelope = self.envelope_for(session);
                 mcp::add_stateless_envelope(&mut msg, envelope);
+                // A stateless server is told the one revision it speaks, whatever the request
+                // named (a handshake-era revision in `_meta` is not one it knows).
+                if let Some(meta) = msg
+                    .get_mut("params")
+                    .and_then(|p| p.get_mut("_meta"))
+                    .and_then(Value::as_object_mut)
+                {
+                    meta.insert(
+                        mcp::META_PROTOCOL_VERSION.into(),
+                        Value::String(mcp::STATELESS_REVISION.into()),
+                    );
+                }
                 // A handshake-era client cannot be given an input-required result: bridgedock
                 // asks it instead, and retries for it (see input.rs).
                 let legacy = self.sessions.get(&session).is_some_and(|s| !s.modern);
@@ -353,6 +377,7 @@ impl Router {
                 progress,
                 log_level,
                 retry_with,
+                capabilities,
             },
         );
     }

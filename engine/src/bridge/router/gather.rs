@@ -226,6 +226,7 @@ impl Router {
                 progress,
                 log_level: g.log_level,
                 retry_with,
+                capabilities: None,
             },
         );
     }

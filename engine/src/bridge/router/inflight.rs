@@ -35,6 +35,9 @@ pub(super) struct ClientCall {
     /// The request as sent, kept only when the server may answer "input required" to a client
     /// of the handshake era: bridgedock then asks that client and retries on its behalf.
     pub retry_with: Option<Box<Map<String, Value>>>,
+    /// What a 2026-07-28 request declared in its own `_meta` (each request speaks for itself
+    /// in that revision); None for a handshake-era client, whose session's `initialize` says.
+    pub capabilities: Option<Value>,
 }
 
 #[derive(Debug)]

@@ -133,10 +133,11 @@ impl Router {
             return;
         };
         self.session_request_done(call.session);
-        let capabilities = self
-            .sessions
-            .get(&call.session)
-            .and_then(|s| s.capabilities.clone());
+        let capabilities = call.capabilities.clone().or_else(|| {
+            self.sessions
+                .get(&call.session)
+                .and_then(|s| s.capabilities.clone())
+        });
         let mut asks = BTreeMap::new();
         asks.insert("input-1".to_string(), ask);
         self.parked.insert(
@@ -328,12 +329,35 @@ impl Router {
             self.deliver_answer(session, &method, answer, &id);
             return;
         }
+        // What is still to ask goes to the retry only as far as the retry declared it can
+        // answer (each 2026-07-28 request speaks for itself).
+        let retry_caps = mcp::declared_capabilities(&msg).cloned();
+        for ask in parked.asks.values_mut() {
+            if let Some(path) = capabilities::required_for(&ask.method, ask.params.as_ref())
+                && !capabilities::declares(retry_caps.as_ref(), &path)
+            {
+                ask.undeclared = Some(path);
+            }
+        }
+        parked.capabilities = retry_caps;
         let undeclared: Vec<String> = parked
             .asks
             .iter()
             .filter(|(_, a)| a.undeclared.is_some())
             .map(|(k, _)| k.clone())
             .collect();
+        if !undeclared.is_empty() && undeclared.len() == parked.asks.len() {
+            // Nothing left it could give: the call fails as a native server's would.
+            let token = new_request_state();
+            if let Some(p) = self.inflight.get_mut(parked.call) {
+                p.kind = PendingKind::Parked {
+                    token: token.clone(),
+                };
+            }
+            self.parked.insert(token.clone(), parked);
+            self.refuse_undeclared(&token, session, id);
+            return;
+        }
         for key in undeclared {
             if let Some(ask) = parked.asks.remove(&key) {
                 self.refuse_server_request(
@@ -377,6 +401,7 @@ impl Router {
                 .map(|_| format!("bdp-{}", parked.call)),
             log_level: mcp::requested_log_level(&msg).and_then(mcp::log_severity),
             retry_with: None,
+            capabilities: parked.capabilities.clone(),
         };
         let deadline = Instant::now() + self.opts.request_timeout;
         self.inflight

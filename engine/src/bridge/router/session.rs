@@ -97,17 +97,21 @@ impl Router {
                 s.full_since.get_or_insert_with(Instant::now);
                 match response_to {
                     Some(id) => {
-                        let error = crate::protocol::jsonrpc::error_response(
-                            id.clone(),
-                            crate::protocol::jsonrpc::RpcError {
-                                code: crate::protocol::jsonrpc::BRIDGE_INTERNAL,
-                                message: format!(
-                                    "response dropped: this client reads too slowly (over {} MiB waiting to be sent); read faster or ask for less",
-                                    self.opts.outbound_cap_bytes / (1024 * 1024)
-                                ),
-                                data: Some(json!({"reason": "client_too_slow"})),
-                            },
-                        );
+                        let modern = s.modern;
+                        let error = crate::protocol::jsonrpc::RpcError {
+                            code: crate::protocol::jsonrpc::BRIDGE_INTERNAL,
+                            message: format!(
+                                "response dropped: this client reads too slowly (over {} MiB waiting to be sent); read faster or ask for less",
+                                self.opts.outbound_cap_bytes / (1024 * 1024)
+                            ),
+                            data: Some(json!({"reason": "client_too_slow"})),
+                        };
+                        let error = if modern {
+                            super::for_modern_client(error)
+                        } else {
+                            error
+                        };
+                        let error = crate::protocol::jsonrpc::error_response(id.clone(), error);
                         s.out.force_send(error.to_string());
                         s.info.messages_out += 1;
                         self.stats.error();

@@ -1349,3 +1349,233 @@ async fn a_call_left_waiting_for_its_retry_takes_no_later_asks() {
     );
     assert_eq!(asked["result"]["resultType"], "input_required");
 }
+
+/// Found by the router fuzz target: in the 2026-07-28 revision each request declares its own
+/// capabilities, but a call is judged by what its session declared last. Here the call declared
+/// nothing, a later request of the same session declared sampling, and the call was asked for
+/// sampling in an input-required result — as a native server never would (it fails the call
+/// with -32021, as the test above shows). The other way round, a call that declared sampling
+/// fails with -32021 once a later request of its session declares nothing.
+#[tokio::test]
+async fn a_modern_call_is_asked_only_what_its_own_request_declared() {
+    let mut rig = Rig::new();
+    rig.up_legacy(json!({"tools": {}})).await;
+    let mut client = rig.attach().await;
+    rig.send(
+        &client,
+        modern(json!(1), "tools/call", json!({"name": "ask"}), json!({})),
+    )
+    .await;
+    rig.server_reads().await;
+    rig.send(
+        &client,
+        modern(json!(2), "tools/list", json!({}), json!({"sampling": {}})),
+    )
+    .await;
+    let list = rig.server_reads().await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": list["id"], "result": {"tools": []}}))
+        .await;
+    assert_eq!(client.reads().await["id"], 2);
+
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": 93, "method": "sampling/createMessage", "params": {"messages": [], "maxTokens": 1}}))
+        .await;
+    let answer = client.reads().await;
+    assert_eq!(answer["id"], 1);
+    assert_ne!(
+        answer["result"]["resultType"], "input_required",
+        "call 1 declared no sampling, and was asked for it: {answer}"
+    );
+    assert_eq!(
+        answer["error"]["code"],
+        crate::protocol::mcp::MISSING_CLIENT_CAPABILITY,
+        "{answer}"
+    );
+}
+
+/// Found by the router fuzz target: a request that names a handshake-era revision in its
+/// `_meta` is accepted as a request of that revision, but through a stateless server it kept
+/// that revision in the envelope bridgedock adds (the request's own keys win), so the server
+/// was told 2025-06-18 — which it does not speak, and would refuse with -32022.
+#[tokio::test]
+async fn a_stateless_server_is_told_only_its_own_revision() {
+    let mut rig = Rig::new();
+    rig.up_modern(json!({"tools": {}})).await;
+    let mut client = rig.attach().await;
+    rig.send(&client, initialize(1)).await;
+    client.reads().await;
+    rig.send(
+        &client,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list",
+            "params": {"_meta": {META_PROTOCOL_VERSION: "2025-06-18"}}}),
+    )
+    .await;
+    let forwarded = rig.server_reads().await;
+    assert_eq!(forwarded["method"], "tools/list");
+    assert_eq!(
+        forwarded["params"]["_meta"][META_PROTOCOL_VERSION], "2026-07-28",
+        "{forwarded}"
+    );
+}
+
+/// Found by the router fuzz target: an answer dropped because its client reads too slowly is
+/// replaced by an error with -32001, the legacy code, also for a 2026-07-28 client — which
+/// must never get it (see `Router::reply_error`): it should get -32603, the reason in `data`.
+#[tokio::test]
+async fn a_slow_modern_client_gets_no_legacy_error_code() {
+    let mut rig = Rig::new();
+    rig.up_legacy(json!({"tools": {}})).await;
+    let (out, rx) = Outbound::new(256);
+    let session = rig.router.attach(out, "ws", "test".into()).await.unwrap();
+    let mut client = Client { session, rx };
+    for id in 1..=2 {
+        rig.send(
+            &client,
+            modern(json!(id), "tools/call", json!({"name": "big"}), json!({})),
+        )
+        .await;
+    }
+    for _ in 0..2 {
+        let call = rig.server_reads().await;
+        rig.server_writes(json!({"jsonrpc": "2.0", "id": call["id"],
+            "result": {"content": [{"type": "text", "text": "x".repeat(300)}]}}))
+            .await;
+    }
+    assert_eq!(client.reads().await["id"], 1);
+    let dropped = client.reads().await;
+    assert_eq!(dropped["id"], 2);
+    assert_eq!(dropped["error"]["data"]["reason"], "client_too_slow");
+    assert_eq!(
+        dropped["error"]["code"],
+        jsonrpc::INTERNAL_ERROR,
+        "{dropped}"
+    );
+}
+
+/// Found by the router fuzz target: a `subscriptions/listen` is taken whatever its id, also one
+/// the client has in flight (another listen, a call). Any other request reusing such an id is
+/// refused (-32600); these two share their answers' id, and one `notifications/cancelled`
+/// ends both listens — or ends the listen where the client meant to cancel its call.
+#[tokio::test]
+async fn a_listen_with_an_id_in_flight_is_refused() {
+    let mut rig = Rig::new();
+    rig.up_legacy(json!({"tools": {"listChanged": true}})).await;
+    let mut client = rig.attach().await;
+    let listen = |id: u64| {
+        modern(
+            json!(id),
+            "subscriptions/listen",
+            json!({"notifications": {"toolsListChanged": true}}),
+            json!({}),
+        )
+    };
+    rig.send(&client, listen(1)).await;
+    assert_eq!(
+        client.reads().await["method"],
+        "notifications/subscriptions/acknowledged"
+    );
+    rig.send(&client, listen(1)).await;
+    let again = client.reads().await;
+    assert_eq!(again["error"]["code"], jsonrpc::INVALID_REQUEST, "{again}");
+
+    rig.send(
+        &client,
+        modern(json!(2), "tools/call", json!({"name": "slow"}), json!({})),
+    )
+    .await;
+    rig.server_reads().await;
+    rig.send(&client, listen(2)).await;
+    let clash = client.reads().await;
+    assert_eq!(clash["error"]["code"], jsonrpc::INVALID_REQUEST, "{clash}");
+}
+
+/// Found by the router fuzz target: what a retry leaves unanswered is asked again in a new
+/// input-required result without looking at what the retry declared. Here the retry (from
+/// another session, as over HTTP) declares nothing and answers nothing, and is asked for
+/// sampling — which a client is never sent without declaring it.
+#[tokio::test]
+async fn a_retry_is_asked_again_only_what_it_declared() {
+    let mut rig = Rig::new();
+    rig.up_legacy(json!({"tools": {}})).await;
+    let mut first = rig.attach().await;
+    rig.send(
+        &first,
+        modern(
+            json!(1),
+            "tools/call",
+            json!({"name": "ask"}),
+            json!({"sampling": {}}),
+        ),
+    )
+    .await;
+    rig.server_reads().await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": 94, "method": "sampling/createMessage", "params": {"messages": [], "maxTokens": 1}}))
+        .await;
+    let interim = first.reads().await;
+    assert_eq!(interim["result"]["resultType"], "input_required");
+
+    let mut retry = rig.attach().await;
+    let mut again = modern(json!(2), "tools/call", json!({"name": "ask"}), json!({}));
+    again["params"]["requestState"] = interim["result"]["requestState"].clone();
+    again["params"]["inputResponses"] = json!({});
+    rig.send(&retry, again).await;
+    let answer = retry.reads().await;
+    assert_eq!(answer["id"], 2);
+    let asked: Vec<Value> = answer["result"]["inputRequests"]
+        .as_object()
+        .map(|m| m.values().map(|r| r["method"].clone()).collect())
+        .unwrap_or_default();
+    assert!(
+        !asked.contains(&json!("sampling/createMessage")),
+        "the retry declared no sampling, and was asked for it: {answer}"
+    );
+}
+
+/// Found by the router fuzz target: while bridgedock asks a handshake-era client what a
+/// stateless server needs for its call, the call's id is not held. The client may reuse it for
+/// another request, which is taken; once the call is retried, the two share one routing key, so
+/// the table no longer matches the calls in flight (a cancellation of that id finds one of
+/// them, and the other's key is gone when the first ends).
+#[tokio::test]
+async fn a_call_whose_input_is_gathered_keeps_its_id() {
+    let mut rig = Rig::new();
+    rig.up_modern(json!({"tools": {}})).await;
+    let mut client = rig.attach().await;
+    rig.send(&client, initialize_with(1, json!({"sampling": {}})))
+        .await;
+    client.reads().await;
+    rig.send(
+        &client,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "ask"}}),
+    )
+    .await;
+    let first = rig.server_reads().await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": first["id"], "result": {
+        "resultType": "input_required", "requestState": "s",
+        "inputRequests": {"q": {"method": "sampling/createMessage", "params": {"messages": [], "maxTokens": 1}}}}}))
+        .await;
+    let asked = client.reads().await;
+    assert_eq!(asked["method"], "sampling/createMessage");
+
+    rig.send(
+        &client,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}),
+    )
+    .await;
+    rig.send(
+        &client,
+        json!({"jsonrpc": "2.0", "id": asked["id"], "result": {"model": "m", "role": "assistant", "content": {"type": "text", "text": "hi"}}}),
+    )
+    .await;
+    let o = rig.router.occupancy().await.unwrap();
+    assert_eq!(
+        o.by_client_id, o.pending_for_clients,
+        "routing keys and calls in flight disagree: {o:?}"
+    );
+    let reused = client.reads().await;
+    assert_eq!(reused["id"], 2);
+    assert_eq!(
+        reused["error"]["code"],
+        jsonrpc::INVALID_REQUEST,
+        "id 2 is still the call's: {reused}"
+    );
+}
