@@ -181,11 +181,11 @@ impl Router {
         let Some(PendingKind::Client(c)) = self.inflight.get(bridge_id).map(|p| &p.kind) else {
             return None;
         };
-        let caps = c.capabilities.as_ref().or_else(|| {
+        let caps = c.declared(
             self.sessions
                 .get(&c.session)
-                .and_then(|s| s.capabilities.as_ref())
-        });
+                .map(|s| (&s.capabilities, s.modern)),
+        );
         (!declares(caps, need)).then(|| need.to_vec())
     }
 
@@ -229,7 +229,7 @@ impl Router {
             })
             .filter(|(_, _, c)| {
                 self.sessions.get(&c.session).is_some_and(|s| {
-                    can(c.capabilities.as_ref().or(s.capabilities.as_ref()))
+                    can(c.declared(Some((&s.capabilities, s.modern))))
                         && (!s.modern
                             || (gated && INPUT_REQUIRED_METHODS.contains(&c.method.as_str())))
                 })

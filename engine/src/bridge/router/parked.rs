@@ -133,11 +133,13 @@ impl Router {
             return;
         };
         self.session_request_done(call.session);
-        let capabilities = call.capabilities.clone().or_else(|| {
-            self.sessions
-                .get(&call.session)
-                .and_then(|s| s.capabilities.clone())
-        });
+        let capabilities = call
+            .declared(
+                self.sessions
+                    .get(&call.session)
+                    .map(|s| (&s.capabilities, s.modern)),
+            )
+            .cloned();
         let mut asks = BTreeMap::new();
         asks.insert("input-1".to_string(), ask);
         self.parked.insert(

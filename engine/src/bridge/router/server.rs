@@ -225,17 +225,8 @@ impl Router {
                 let Some(request) = params.get("requestId").cloned() else {
                     return;
                 };
-                // A stateless server ending bridgedock's own subscription.
-                if let Some(id) = request.as_u64()
-                    && matches!(
-                        self.inflight.get(id).map(|p| &p.kind),
-                        Some(PendingKind::Listen)
-                    )
-                {
-                    self.inflight.complete(id);
-                    self.upstream_listen_answered(id, &Map::new());
-                    return;
-                }
+                // The id is one of the server's own requests (each side cancels only what it
+                // sent): never bridgedock's subscription, which a server ends with a result.
                 if self.server_cancelled_ask(&request) {
                     return;
                 }

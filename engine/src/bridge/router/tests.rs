@@ -1579,3 +1579,99 @@ async fn a_call_whose_input_is_gathered_keeps_its_id() {
         "id 2 is still the call's: {reused}"
     );
 }
+
+/// Found by the router fuzz target: a call sent before its session declared anything (no
+/// `initialize`, no envelope) took the capabilities a later 2026-07-28 request of the same
+/// session declared, and was asked for sampling in an input-required result.
+#[tokio::test]
+async fn a_call_is_judged_by_what_was_declared_when_it_was_sent() {
+    let mut rig = Rig::new();
+    rig.up_legacy(json!({"tools": {}})).await;
+    let mut client = rig.attach().await;
+    rig.send(&client, json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "early", "_meta": {"progressToken": "t"}}}))
+        .await;
+    rig.server_reads().await;
+    rig.send(
+        &client,
+        modern(
+            json!(3),
+            "tools/call",
+            json!({"name": "later"}),
+            json!({"sampling": {}}),
+        ),
+    )
+    .await;
+    rig.server_reads().await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": 95, "method": "sampling/createMessage", "params": {"messages": [], "maxTokens": 1}}))
+        .await;
+    let asked = client.reads().await;
+    assert_eq!(
+        asked["id"], 3,
+        "only the call that declared sampling is asked: {asked}"
+    );
+    assert_eq!(asked["result"]["resultType"], "input_required");
+}
+
+/// Found by the router fuzz target: a server's `notifications/cancelled` names one of the
+/// server's own requests (each side cancels only what it sent). One naming a number that is
+/// also the id of bridgedock's subscription — here a `roots/list` the server had sent with
+/// that id, already answered — made bridgedock forget its subscription while the server kept
+/// it: the next one was opened beside it, never cancelled, and every change came twice. A
+/// server ends a subscription with a result, never with a cancellation.
+#[tokio::test]
+async fn a_servers_cancellation_never_ends_bridgedocks_subscription() {
+    let mut rig = Rig::new();
+    rig.up_modern(json!({"tools": {"listChanged": true}, "resources": {"subscribe": true}}))
+        .await;
+    let ours = rig.server_reads().await;
+    assert_eq!(ours["method"], "subscriptions/listen");
+    let mut old = rig.attach().await;
+    rig.send(&old, initialize(1)).await;
+    old.reads().await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": ours["id"], "method": "roots/list"}))
+        .await;
+    let refused = rig.server_reads().await;
+    assert_eq!(refused["id"], ours["id"], "{refused}");
+    assert!(
+        refused["error"].is_object(),
+        "nobody declared roots: {refused}"
+    );
+    rig.server_writes(
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": {"requestId": ours["id"]}}),
+    )
+    .await;
+    rig.server_writes(
+        json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed",
+        "params": {"_meta": {META_SUBSCRIPTION_ID: ours["id"]}}}),
+    )
+    .await;
+    assert_eq!(
+        old.reads().await,
+        json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}),
+        "the subscription still carries the server's changes"
+    );
+    let mut listener = rig.attach().await;
+    rig.send(
+        &listener,
+        modern(
+            json!(4),
+            "subscriptions/listen",
+            json!({"notifications": {"resourceSubscriptions": ["a://x"]}}),
+            json!({}),
+        ),
+    )
+    .await;
+    listener.reads().await; // acknowledged
+    let wider = rig.server_reads().await;
+    assert_eq!(wider["method"], "subscriptions/listen");
+    let cancel = rig.server_reads().await;
+    assert_eq!(
+        (
+            cancel["method"].clone(),
+            cancel["params"]["requestId"].clone()
+        ),
+        (json!("notifications/cancelled"), ours["id"].clone()),
+        "the subscription it replaces is still bridgedock's to cancel"
+    );
+}
