@@ -331,19 +331,13 @@ impl Router {
         let log_level = mcp::requested_log_level(&msg).and_then(mcp::log_severity);
         let target = mcp::named_target(&msg).map(str::to_string);
         // A 2026-07-28 client's request speaks only for itself: what it declared, or nothing
-        // (one without the envelope declared nothing); a handshake-era client's session speaks.
+        // (one without the envelope declared nothing); a handshake-era client's session speaks
+        // (None: its `initialize`, as the fast path leaves it, see `ClientCall::declared`).
         let modern_session = self.sessions.get(&session).is_some_and(|s| s.modern);
         let capabilities = match mcp::declared_revision(&msg).filter(|r| mcp::is_modern(r)) {
             Some(_) => mcp::declared_capabilities(&msg).cloned(),
             None if modern_session => Some(json!({})),
-            // What its `initialize` declared, as of now: the session may turn to the 2026-07-28
-            // revision later, and its later requests then speak only for themselves.
-            None => Some(
-                self.sessions
-                    .get(&session)
-                    .and_then(|s| s.capabilities.clone())
-                    .unwrap_or_else(|| json!({})),
-            ),
+            None => None,
         };
         let mut retry_with = None;
         if self.upstream_era() == Some(Era::Handshake) {

@@ -35,17 +35,18 @@ pub(super) struct ClientCall {
     /// The request as sent, kept only when the server may answer "input required" to a client
     /// of the handshake era: bridgedock then asks that client and retries on its behalf.
     pub retry_with: Option<Box<Map<String, Value>>>,
-    /// What the client declared for this call: a 2026-07-28 request's own `_meta` (each request
-    /// speaks for itself in that revision), or its session's `initialize` when it was sent. None
-    /// only on the fast path (a handshake-era session: its `initialize` says, see
+    /// What a 2026-07-28 request declared in its own `_meta` (each request speaks for itself in
+    /// that revision; one without it declared nothing). None for a handshake-era call: its
+    /// session's `initialize` says, while the session stays in that era (see
     /// [`ClientCall::declared`]).
     pub capabilities: Option<Value>,
 }
 
 impl ClientCall {
     /// What the client declared for this call; `session` is its session's capabilities and
-    /// whether it speaks the 2026-07-28 revision now (then a call without its own declared
-    /// nothing).
+    /// whether it speaks the 2026-07-28 revision now. A handshake-era call of a session that has
+    /// since turned to that revision declared nothing: the session's capabilities are then its
+    /// latest request's, which never spoke for this call.
     pub fn declared<'a>(&'a self, session: Option<(&'a Option<Value>, bool)>) -> Option<&'a Value> {
         match (&self.capabilities, session) {
             (Some(own), _) => Some(own),

@@ -1675,3 +1675,45 @@ async fn a_servers_cancellation_never_ends_bridgedocks_subscription() {
         "the subscription it replaces is still bridgedock's to cancel"
     );
 }
+
+/// Found by the router fuzz target: a session that sent a call in the handshake era and then
+/// turned to the 2026-07-28 revision could only be asked in an input-required result, in the
+/// answer to a call whose request declared no capabilities of its own. Such a call is asked
+/// nothing; the server is told no one can answer.
+#[tokio::test]
+async fn a_call_from_before_its_session_turned_modern_is_asked_nothing() {
+    let mut rig = Rig::new();
+    rig.up_modern(json!({"tools": {}})).await;
+    let mut client = rig.attach().await;
+    rig.send(
+        &client,
+        initialize_with(1, json!({"roots": {"listChanged": true}})),
+    )
+    .await;
+    client.reads().await;
+    rig.send(
+        &client,
+        json!({"jsonrpc": "2.0", "id": 13, "method": "tools/call", "params": {"name": "early"}}),
+    )
+    .await;
+    let early = rig.server_reads().await;
+    assert_eq!(
+        early["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"]["roots"],
+        json!({"listChanged": true}),
+        "the server is told what the session's initialize declared: {early}"
+    );
+    rig.send(
+        &client,
+        modern(json!(2), "tools/call", json!({"name": "later"}), json!({})),
+    )
+    .await;
+    rig.server_reads().await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": 0, "method": "roots/list"}))
+        .await;
+    let refused = rig.server_reads().await;
+    assert_eq!(refused["id"], 0, "{refused}");
+    assert!(
+        refused["error"].is_object(),
+        "no call can be asked: {refused}"
+    );
+}
