@@ -360,7 +360,7 @@ impl Router {
                     );
                 }
                 // A handshake-era client cannot be given an input-required result: bridgedock
-                // asks it instead, and retries for it (see input.rs).
+                // asks it instead, and retries for it (see gather.rs).
                 let legacy = self.sessions.get(&session).is_some_and(|s| !s.modern);
                 if legacy && INPUT_REQUIRED_METHODS.contains(&method.as_str()) {
                     retry_with = Some(Box::new(msg.clone()));

@@ -66,7 +66,7 @@ pub(super) enum PendingKind {
     /// bridgedock's `subscriptions/listen` at a modern server, on behalf of every client.
     Listen,
     /// A client's call whose server asked for input, held for that client's retry (see
-    /// `input.rs`); `token` is the `requestState` the client was given.
+    /// `parked.rs`); `token` is the `requestState` the client was given.
     Parked {
         token: String,
     },

@@ -1,5 +1,5 @@
 //! Messages from the server: answers (routed to their owner with the client's id restored and
-//! shaped for the owner's era), requests of its own (see `input.rs`), and notifications (by
+//! shaped for the owner's era), requests of its own (see `asks.rs`), and notifications (by
 //! progress token, or see `listen.rs`). Lines that are not JSON-RPC are protocol noise.
 
 use serde_json::{Map, Value};
