@@ -49,7 +49,11 @@ pub fn check(data: &[u8]) {
         }
         assert!(traffic.in_flight() <= MAX_TRACKED);
         assert_eq!(session.commands_in_flight as usize, traffic.in_flight());
-        assert!(READINESS.contains(&session.readiness.as_str()), "{}", session.readiness);
+        assert!(
+            READINESS.contains(&session.readiness.as_str()),
+            "{}",
+            session.readiness
+        );
         assert_eq!(session.readiness, identity.readiness);
         assert!(traffic.replay().count() <= 3);
         assert!(session.commands_done <= editor_frames);
