@@ -7,6 +7,7 @@
 //! - any state change → [`status::StatusHub`] → every face
 //! - start / stop / restart (tray, dock, CLI) → [`supervisor::ServerHandle`] → the server's actor
 
+pub mod backoff;
 pub mod bridge;
 pub mod config;
 pub mod control;

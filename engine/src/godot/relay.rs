@@ -4,8 +4,10 @@
 //! identity, and relays commands, replies and events between them.
 //!
 //! When godot-ai goes away (restart, crash) the editor's socket stays open. bridgedock
-//! reconnects upstream on the plugin's own schedule (1, 2, 4, 8, 16, 30, 60 s) — and at once
-//! when its prober sees the new godot-ai answer — with a fresh socket each time, logging the first 5 attempts and then every 10th, behind a circuit breaker;
+//! reconnects upstream on the plugin's own schedule, which is bridgedock's ([`crate::backoff`]:
+//! 1, 2, 4, 8, 16, 30, 60 s) — and at once when its prober sees the new godot-ai answer — with
+//! a fresh socket each time, logging the first 5 attempts and then every 10th, behind a
+//! circuit breaker;
 //! once back it replays the handshake and the editor's last scene and play state. Replies the
 //! editor sends for commands of the godot-ai that went away are dropped (nobody waits for them).
 
@@ -26,25 +28,15 @@ use super::GodotAi;
 use super::breaker::Circuit;
 use super::plugin_frames::{Traffic, new_session};
 use super::proof::{self, EditorIdentity, WS_PROTOCOL_VERSION};
+use crate::backoff;
 use crate::status::now_ms;
 
-/// The plugin's reconnect schedule, in seconds.
-pub const SCHEDULE: [u64; 7] = [1, 2, 4, 8, 16, 30, 60];
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_HANDSHAKE_FRAME: usize = 8 * 1024;
 const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 const CLOSE_DUPLICATE: u16 = 4001;
 const CLOSE_PROTOCOL: u16 = 4002;
 const CLOSE_AUTH: u16 = 4003;
-
-pub fn delay_for_attempt(attempt_index: u32) -> Duration {
-    Duration::from_secs(SCHEDULE[(attempt_index as usize).min(SCHEDULE.len() - 1)])
-}
-
-/// The plugin logs its first 5 attempts, then every 10th.
-pub fn should_log_attempt(attempt: u32) -> bool {
-    attempt <= 5 || attempt % 10 == 0
-}
 
 type EditorWs = tokio_tungstenite::WebSocketStream<TcpStream>;
 type UpstreamWs = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
@@ -465,7 +457,7 @@ fn lose(ai: &GodotAi, id: u64, link: &mut Link, traffic: &mut Traffic, why: &str
     link.ws = None;
     link.attempts = 0;
     link.lost_at = Some(Instant::now());
-    let delay = delay_for_attempt(0);
+    let delay = backoff::delay(1);
     link.next_at = Some(tokio::time::Instant::now() + delay);
     let mut dropped = 0;
     ai.update_editor(id, |e| dropped = traffic.forget_commands(e));
@@ -555,9 +547,10 @@ async fn reconnect(
         Err((code, reason)) => {
             link.breaker.record_failure(Instant::now());
             link.attempts = attempt;
-            let delay = delay_for_attempt(attempt);
+            // The next try is attempt + 1.
+            let delay = backoff::delay(attempt + 1);
             link.next_at = Some(tokio::time::Instant::now() + delay);
-            if should_log_attempt(attempt) {
+            if backoff::log_attempt(attempt) {
                 tracing::info!(
                     "{name}: reconnecting editor {} to godot-ai (attempt {attempt}; next retry in {} s if needed): {reason}",
                     identity.session_id,
@@ -598,18 +591,5 @@ async fn reconnect(
                 e.next_attempt_at_ms = Some(next);
             });
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_plugins_schedule_and_logging() {
-        let delays: Vec<u64> = (0..9).map(|i| delay_for_attempt(i).as_secs()).collect();
-        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 60, 60, 60]);
-        let logged: Vec<u32> = (1..=31).filter(|a| should_log_attempt(*a)).collect();
-        assert_eq!(logged, [1, 2, 3, 4, 5, 10, 20, 30]);
     }
 }

@@ -9,18 +9,12 @@ use std::time::{Duration, Instant};
 
 use crate::config::RestartPolicy;
 
-/// The backoff schedule of the systems bridgedock replaces: 1, 2, 4, 8, 16, 30, 60 s, then 60 s.
-pub const BACKOFF_SCHEDULE_SECS: [u64; 7] = [1, 2, 4, 8, 16, 30, 60];
 /// A run this long counts as stable: the attempt counter starts again from 1.
 pub const STABLE_RUN: Duration = Duration::from_secs(30);
 /// Give up after this many crashes ...
 pub const CRASH_LIMIT: u32 = 10;
 /// ... within this window.
 pub const CRASH_WINDOW: Duration = Duration::from_secs(300);
-/// Restart attempts logged one by one; after them only every [`LOG_EVERY_NTH_ATTEMPT`]th, so a
-/// crash loop cannot flood the log (its state and last exit still show every attempt).
-pub const LOG_FIRST_ATTEMPTS: u32 = 5;
-pub const LOG_EVERY_NTH_ATTEMPT: u32 = 10;
 /// How many of a crashed server's last stderr lines are kept for the crash report.
 pub const LAST_STDERR_LINES: usize = 20;
 
@@ -37,10 +31,7 @@ pub struct RestartTuning {
 impl Default for RestartTuning {
     fn default() -> Self {
         RestartTuning {
-            backoff: BACKOFF_SCHEDULE_SECS
-                .iter()
-                .map(|s| Duration::from_secs(*s))
-                .collect(),
+            backoff: crate::backoff::schedule(),
             stable_after: STABLE_RUN,
             crash_limit: CRASH_LIMIT,
             crash_window: CRASH_WINDOW,
@@ -87,11 +78,6 @@ fn parse_backoff_ms(text: &str) -> Option<Vec<Duration>> {
         .map(|ms| ms.trim().parse::<u64>().ok().map(Duration::from_millis))
         .collect();
     delays.filter(|d| !d.is_empty())
-}
-
-/// Whether restart attempt `attempt` gets a log line: the first five, then every tenth.
-pub fn log_attempt(attempt: u32) -> bool {
-    attempt <= LOG_FIRST_ATTEMPTS || attempt % LOG_EVERY_NTH_ATTEMPT == 0
 }
 
 /// What to do after a process exited on its own.
@@ -244,12 +230,6 @@ mod tests {
                 delay: secs(1)
             }
         );
-    }
-
-    #[test]
-    fn the_first_five_attempts_are_logged_then_every_tenth() {
-        let logged: Vec<u32> = (1..=40).filter(|a| log_attempt(*a)).collect();
-        assert_eq!(logged, vec![1, 2, 3, 4, 5, 10, 20, 30, 40]);
     }
 
     #[test]
