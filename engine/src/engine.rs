@@ -16,7 +16,9 @@ use crate::config::{Config, ConfigSource};
 use crate::godot::GodotAi;
 use crate::logs::{self, LogHub};
 use crate::status::{BridgeStatus, ServerStatus, Snapshot, StatusHub, now_ms};
-use crate::supervisor::{ChildRecords, ControlError, RestartTuning, ServerHandle, Supervisor};
+use crate::supervisor::{
+    Action, ChildRecords, ControlError, RestartTuning, ServerHandle, Supervisor,
+};
 
 pub struct EngineOptions {
     pub config: Config,
@@ -162,6 +164,11 @@ impl Engine {
 
     pub async fn restart_server(&self, name: &str) -> Result<ServerStatus, ControlError> {
         self.server(name)?.restart().await
+    }
+
+    /// Starts, stops or restarts server `name` (what a face's button or menu item says).
+    pub async fn act(&self, name: &str, action: Action) -> Result<ServerStatus, ControlError> {
+        self.server(name)?.send(action).await
     }
 
     /// Restarts every server at once; the tray's and the dock's "Restart all".

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use bridgedock_engine::Engine;
 use bridgedock_engine::host::Host;
 use bridgedock_engine::status::ServerStatus;
+use bridgedock_engine::supervisor::Action;
 use parking_lot::Mutex;
 use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindowBuilder};
 use tauri_plugin_clipboard_manager::ClipboardExt;
@@ -99,39 +100,12 @@ pub fn toggle_dock(app: &AppHandle) {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServerAction {
-    Start,
-    Stop,
-    Restart,
-}
-
-impl ServerAction {
-    pub fn parse(s: &str) -> Option<ServerAction> {
-        match s {
-            "start" => Some(ServerAction::Start),
-            "stop" => Some(ServerAction::Stop),
-            "restart" => Some(ServerAction::Restart),
-            _ => None,
-        }
-    }
-}
-
-pub async fn server_action(
-    engine: &Engine,
-    name: &str,
-    action: ServerAction,
-) -> Result<ServerStatus> {
-    let result = match action {
-        ServerAction::Start => engine.start_server(name).await,
-        ServerAction::Stop => engine.stop_server(name).await,
-        ServerAction::Restart => engine.restart_server(name).await,
-    };
-    Ok(result?)
+pub async fn server_action(engine: &Engine, name: &str, action: Action) -> Result<ServerStatus> {
+    Ok(engine.act(name, action).await?)
 }
 
 /// Runs a server action in the background (the tray cannot wait), logging a failure.
-pub fn spawn_server_action(app: &AppHandle, name: String, action: ServerAction) {
+pub fn spawn_server_action(app: &AppHandle, name: String, action: Action) {
     let engine = app.state::<Shell>().engine.clone();
     tauri::async_runtime::spawn(async move {
         match server_action(&engine, &name, action).await {
@@ -243,9 +217,4 @@ pub fn quit(app: &AppHandle) {
         app.state::<Shell>().stopped.store(true, Ordering::SeqCst);
         app.exit(0);
     });
-}
-
-/// Refuses what the shell is not for, with words a person can act on.
-pub fn unknown_action(action: &str) -> anyhow::Error {
-    anyhow::anyhow!("unknown action `{action}`: use start, stop or restart")
 }

@@ -5,10 +5,11 @@
 use std::sync::atomic::Ordering;
 
 use bridgedock_engine::status::ServerStatus;
+use bridgedock_engine::supervisor::Action;
 use serde::Serialize;
 use tauri::{AppHandle, State};
 
-use crate::actions::{self, ServerAction, Shell};
+use crate::actions::{self, Shell};
 
 #[derive(Debug, Serialize)]
 pub struct DockEndpoint {
@@ -40,8 +41,7 @@ pub async fn server_action(
     name: String,
     action: String,
 ) -> Result<ServerStatus, String> {
-    let action =
-        ServerAction::parse(&action).ok_or_else(|| actions::unknown_action(&action).to_string())?;
+    let action = action.parse::<Action>().map_err(|e| e.to_string())?;
     actions::server_action(&shell.engine, &name, action)
         .await
         .map_err(|e| e.to_string())

@@ -7,13 +7,14 @@ use std::time::Duration;
 use anyhow::Result;
 use bridgedock_engine::Engine;
 use bridgedock_engine::status::{ServerStatus, now_ms};
+use bridgedock_engine::supervisor::Action;
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
 use tauri::{AppHandle, Manager, Wry};
 use tauri_plugin_autostart::ManagerExt;
 
-use crate::actions::{self, ServerAction};
+use crate::actions;
 use crate::summary::{self, Aggregate};
 
 pub const TRAY_ID: &str = "bridgedock";
@@ -228,7 +229,7 @@ fn on_menu(app: &AppHandle, id: &str) {
                 }
             } else if let Some(rest) = other.strip_prefix("server:")
                 && let Some((action, name)) = rest.split_once(':')
-                && let Some(action) = ServerAction::parse(action)
+                && let Ok(action) = action.parse::<Action>()
             {
                 actions::spawn_server_action(app, name.to_string(), action);
             }

@@ -250,16 +250,9 @@ async fn server_action(
     State(state): State<ApiState>,
     Path((name, action)): Path<(String, String)>,
 ) -> Response {
-    let action = match action.as_str() {
-        "start" => Action::Start,
-        "stop" => Action::Stop,
-        "restart" => Action::Restart,
-        other => {
-            return error(
-                StatusCode::NOT_FOUND,
-                format!("unknown action `{other}`: use start, stop or restart"),
-            );
-        }
+    let action = match action.parse::<Action>() {
+        Ok(action) => action,
+        Err(unknown) => return error(StatusCode::NOT_FOUND, unknown.to_string()),
     };
     let handle = match state.engine.server(&name) {
         Ok(h) => h,

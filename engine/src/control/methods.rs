@@ -109,9 +109,6 @@ pub async fn call(engine: &Engine, method: &str, params: &Value) -> Result<Value
     let action = match method {
         "ping" => return Ok(json!({})),
         "status" => return Ok(json!(engine.snapshot())),
-        "start" => Action::Start,
-        "stop" => Action::Stop,
-        "restart" => Action::Restart,
         "restart_all" => {
             let results = engine.restart_all().await;
             let servers: Vec<Value> = results
@@ -132,12 +129,15 @@ pub async fn call(engine: &Engine, method: &str, params: &Value) -> Result<Value
             let lines = engine.logs().lines(&q.filter(), q.since, limit);
             return Ok(json!({ "lines": lines, "last_seq": engine.logs().last_seq() }));
         }
-        other => {
-            return Err(RpcError::new(
-                METHOD_NOT_FOUND,
-                format!("unknown method `{other}`; methods: {}", METHODS.join(", ")),
-            ));
-        }
+        other => match other.parse::<Action>() {
+            Ok(action) => action,
+            Err(_) => {
+                return Err(RpcError::new(
+                    METHOD_NOT_FOUND,
+                    format!("unknown method `{other}`; methods: {}", METHODS.join(", ")),
+                ));
+            }
+        },
     };
     let name = server_name(method, params)?;
     let handle = engine.server(&name).map_err(control_error)?;

@@ -27,6 +27,24 @@ impl Action {
     }
 }
 
+/// A word that is not an action, as the dock, the API, `ctl` and the tray may send one.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("unknown action `{0}`: use start, stop or restart")]
+pub struct UnknownAction(pub String);
+
+/// The one place the words `start`, `stop` and `restart` become actions (HTTP API, control
+/// socket, the app's commands and tray menu).
+impl std::str::FromStr for Action {
+    type Err = UnknownAction;
+
+    fn from_str(word: &str) -> Result<Action, UnknownAction> {
+        [Action::Start, Action::Stop, Action::Restart]
+            .into_iter()
+            .find(|a| a.verb() == word)
+            .ok_or_else(|| UnknownAction(word.to_string()))
+    }
+}
+
 pub(crate) struct Request {
     pub action: Action,
     pub reply: oneshot::Sender<ServerStatus>,
@@ -81,5 +99,21 @@ impl ServerHandle {
             .await
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_verb_reads_back_as_its_action_and_anything_else_says_what_to_use() {
+        for action in [Action::Start, Action::Stop, Action::Restart] {
+            assert_eq!(action.verb().parse::<Action>(), Ok(action));
+        }
+        assert_eq!(
+            "reboot".parse::<Action>().unwrap_err().to_string(),
+            "unknown action `reboot`: use start, stop or restart"
+        );
     }
 }

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use handle::{Action, ControlError, ServerHandle};
+pub use handle::{Action, ControlError, ServerHandle, UnknownAction};
 pub use link::{LinkEvent, Readiness, ReadySignal};
 pub use policy::{CrashTracker, Decision, RestartTuning};
 pub use records::ChildRecords;
