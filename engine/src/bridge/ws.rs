@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Error as WsError;
 
 use super::outbound::{Outbound, Outgoing};
 use super::router::{FastRequest, RouterHandle};
@@ -152,15 +153,18 @@ pub async fn serve_client(
                 Some(Ok(Message::Close(_))) => break "closed".into(),
                 Some(Err(e)) => {
                     let text = e.to_string();
-                    if text.to_ascii_lowercase().contains("utf-8") {
-                        out.close(CLOSE_INVALID_PAYLOAD, "text frames must be valid UTF-8");
-                        break "sent a text frame that is not UTF-8".into();
+                    // Classified by the WebSocket library's own error (axum's wraps it).
+                    match e.into_inner().downcast::<WsError>().map(|e| *e) {
+                        Ok(WsError::Utf8(_)) => {
+                            out.close(CLOSE_INVALID_PAYLOAD, "text frames must be valid UTF-8");
+                            break "sent a text frame that is not UTF-8".into();
+                        }
+                        Ok(WsError::Capacity(_)) => {
+                            out.close(CLOSE_TOO_BIG, format!("message too big: the limit is {} MiB per message", MAX_FRAME_BYTES / (1024 * 1024)));
+                            break "sent a message over the size limit".into();
+                        }
+                        _ => break format!("connection error: {text}"),
                     }
-                    if text.contains("too long") || text.contains("Space limit") || text.contains("capacity") {
-                        out.close(CLOSE_TOO_BIG, format!("message too big: the limit is {} MiB per message", MAX_FRAME_BYTES / (1024 * 1024)));
-                        break "sent a message over the size limit".into();
-                    }
-                    break format!("connection error: {text}");
                 }
             },
             _ = ping.tick() => {
