@@ -14,7 +14,9 @@
 //!   a handshake-era client and retried for it ([`gather`]);
 //! - [`listen`]: change notifications, to handshake-era clients as they come and to
 //!   `subscriptions/listen` streams by what each opted in to;
-//! - [`session`]: one client's queue and counters; [`stdin`]: the way to the server's stdin.
+//! - [`session`]: one client's queue and counters; [`stdin`]: the way to the server's stdin;
+//! - [`link`]: the server process coming and going, and what ends when it or bridgedock goes;
+//! - [`timers`]: deadlines, waits that give up, tables that shrink after a burst.
 //!
 //! It is transport-independent: a WebSocket or HTTP connection attaches a session with an
 //! [`Outbound`] queue and sends it validated JSON-RPC objects. Nothing here ever waits on a
@@ -27,6 +29,7 @@ mod gather;
 mod handle;
 mod handshake;
 mod inflight;
+mod link;
 mod listen;
 mod parked;
 mod server;
@@ -34,6 +37,7 @@ mod session;
 mod stdin;
 #[cfg(test)]
 mod tests;
+mod timers;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -46,16 +50,15 @@ use tokio_util::sync::CancellationToken;
 use super::outbound::Outbound;
 use super::stats::ServerStats;
 use crate::logs::LogHub;
-use crate::memory::ShrinkWhenSparse;
-use crate::protocol::jsonrpc::{self, RpcError, SERVER_UNREACHABLE};
-use crate::status::{StatusHub, now_ms};
+use crate::protocol::jsonrpc::{self, RpcError};
+use crate::status::StatusHub;
 use crate::supervisor::LinkEvent;
 use crate::supervisor::link::StdinQueue;
 
 pub use fast::FastRequest;
 pub use handle::{Inbound, RouterHandle, RouterMsg};
 use handshake::{Handshake, Known};
-use inflight::{InFlight, PendingKind};
+use inflight::InFlight;
 use session::Session;
 
 /// Requests that arrive while the server is down wait this long for it to come back.
@@ -389,313 +392,6 @@ impl Router {
                 + self.overflow.capacity()
                 + self.init_waiters.capacity()
                 + self.gone.capacity(),
-        }
-    }
-
-    fn on_link(&mut self, event: LinkEvent) {
-        match event {
-            LinkEvent::Up {
-                generation,
-                pid,
-                to_server,
-                ready,
-            } => {
-                self.overflow.clear();
-                self.overflow_bytes = 0;
-                self.stall_reported = false;
-                self.link = Some(Link {
-                    generation,
-                    pid,
-                    to_server,
-                    handshake: Handshake::NotStarted,
-                    ready: Some(ready),
-                    since: Instant::now(),
-                });
-                // bridgedock shakes hands with every new process itself, at once: it is ready
-                // when it answers, whether or not a client is waiting.
-                self.start_handshake();
-            }
-            LinkEvent::Line { generation, line } => {
-                if self
-                    .link
-                    .as_ref()
-                    .is_some_and(|l| l.generation == generation)
-                {
-                    self.server_line(&line);
-                }
-            }
-            LinkEvent::Down { generation, reason } => {
-                if self
-                    .link
-                    .as_ref()
-                    .is_some_and(|l| l.generation == generation)
-                {
-                    self.link = None;
-                    self.server_gone(&reason);
-                }
-            }
-        }
-    }
-
-    /// The server process went away: every request in flight fails now, naming the server
-    /// and why; client connections stay open. Calls held for a client's input go too: the
-    /// process that asked for it is gone.
-    fn server_gone(&mut self, reason: &str) {
-        let message = if self.stopping.is_cancelled() {
-            format!(
-                "server `{}` was stopped because bridgedock is shutting down; the request was not completed",
-                self.server
-            )
-        } else {
-            format!(
-                "server `{}` went away before answering ({reason}); the request was not completed — bridgedock brings the server back per its restart policy, so you can retry",
-                self.server
-            )
-        };
-        for (_, p) in self.inflight.drain() {
-            if let PendingKind::Client(call) = p.kind {
-                self.stats.error();
-                self.session_request_done(call.session);
-                self.reply_error(
-                    call.session,
-                    call.client_id,
-                    RpcError::new(SERVER_UNREACHABLE, message.clone()),
-                );
-            }
-        }
-        self.server_requests
-            .retain(|_, r| matches!(r.kind, asks::AskKind::Gather { .. }));
-        self.server_request_ids.clear();
-        for (_, p) in std::mem::take(&mut self.parked) {
-            if let Some((session, client_id)) = p.owner() {
-                self.reply_error(
-                    session,
-                    client_id,
-                    RpcError::new(SERVER_UNREACHABLE, message.clone()),
-                );
-            }
-        }
-        self.listen.server_gone();
-    }
-
-    /// bridgedock is shutting down: everything in flight or waiting is told so now (not that
-    /// the server will come back), open subscriptions end gracefully, and new requests are
-    /// refused with the same words until the connections close.
-    fn fail_for_shutdown(&mut self) {
-        self.stopped = true;
-        let error = self.shutting_down_error();
-        let calls: Vec<u64> = self
-            .inflight
-            .iter()
-            .filter(|(_, p)| matches!(p.kind, PendingKind::Client(_) | PendingKind::Parked { .. }))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in calls {
-            if let Some(p) = self.inflight.cancel(id) {
-                let _ = self.send_to_server(&cancelled(id, "bridgedock is shutting down"));
-                if let PendingKind::Client(call) = p.kind {
-                    self.stats.error();
-                    self.session_request_done(call.session);
-                    self.reply_error(call.session, call.client_id, error.clone());
-                }
-            }
-        }
-        for w in std::mem::take(&mut self.waiting) {
-            let id = w.msg.get("id").cloned().unwrap_or(Value::Null);
-            self.reply_error(w.session, id, error.clone());
-        }
-        for w in std::mem::take(&mut self.init_waiters) {
-            self.reply_error(w.session, w.id, error.clone());
-        }
-        for (_, p) in std::mem::take(&mut self.parked) {
-            if let Some((session, client_id)) = p.owner() {
-                self.reply_error(session, client_id, error.clone());
-            }
-        }
-        let gathering: Vec<u64> = self.gathering.keys().copied().collect();
-        for g in gathering {
-            if let Some(g) = self.gathering.remove(&g) {
-                self.reply_error(g.session, g.client_id, error.clone());
-            }
-        }
-        self.close_listens_gracefully();
-    }
-
-    fn shutting_down_error(&self) -> RpcError {
-        RpcError {
-            code: SERVER_UNREACHABLE,
-            message: format!(
-                "bridgedock is shutting down; the request to `{}` was not completed (start bridgedock again, then retry)",
-                self.server
-            ),
-            data: Some(json!({"reason": "shutting_down", "server": self.server})),
-        }
-    }
-
-    fn on_tick(&mut self) {
-        let now = Instant::now();
-        let since_last = now.saturating_duration_since(self.last_tick);
-        self.last_tick = now;
-        if since_last >= TICK + PAUSE_AFTER {
-            self.forgive_pause(since_last - TICK);
-        }
-        self.handshake_tick(now);
-        self.expire_pending(now);
-        self.expire_waiting(now);
-        self.give_parked_their_asks(now);
-        self.expire_parked(now);
-        self.expire_gatherings(now);
-        self.check_slow_clients(now);
-        if now.duration_since(self.last_publish) >= PUBLISH_EVERY {
-            self.publish();
-            self.give_back_room();
-            self.last_publish = now;
-        }
-    }
-
-    /// After a burst, the tables that grew for it shrink again (see [`ShrinkWhenSparse`]): a
-    /// router that once had 200 clients and 800 requests in flight should not keep their room
-    /// for the rest of the day.
-    fn give_back_room(&mut self) {
-        self.sessions.shrink_when_sparse();
-        self.inflight.give_back_room();
-        self.server_requests.shrink_when_sparse();
-        self.server_request_ids.shrink_when_sparse();
-        self.waiting.shrink_when_sparse();
-        self.overflow.shrink_when_sparse();
-        self.init_waiters.shrink_when_sparse();
-        let now = Instant::now();
-        self.gone
-            .retain(|g| now.duration_since(g.at) < RECONNECT_WINDOW);
-        self.gone.shrink_when_sparse();
-    }
-
-    /// This process was not running for `paused`: every clock of the router moves on by it,
-    /// so waking up is no reason to time out a request the server may well have answered
-    /// meanwhile (its answer waits in the pipe), fail a waiting one, or drop a client.
-    fn forgive_pause(&mut self, paused: Duration) {
-        tracing::info!(
-            server = %self.server,
-            "bridgedock did not run for {}; deadlines of `{}` are moved by as much",
-            crate::status::format_duration_ms(paused.as_millis() as u64),
-            self.server
-        );
-        self.inflight.forgive(paused);
-        for w in self.waiting.iter_mut() {
-            w.since += paused;
-        }
-        for w in self.init_waiters.iter_mut() {
-            w.since += paused;
-        }
-        for s in self.sessions.values_mut() {
-            if let Some(t) = &mut s.full_since {
-                *t += paused;
-            }
-        }
-        for p in self.parked.values_mut() {
-            p.since += paused;
-        }
-        for g in self.gathering.values_mut() {
-            g.since += paused;
-        }
-        if let Some(link) = &mut self.link {
-            link.since += paused;
-            link.handshake.forgive(paused);
-        }
-        self.overflow_moved += paused;
-    }
-
-    fn expire_pending(&mut self, now: Instant) {
-        for id in self.inflight.expired(now) {
-            let Some(p) = self.inflight.cancel(id) else {
-                continue;
-            };
-            let timeout =
-                crate::status::format_duration_ms(self.opts.request_timeout.as_millis() as u64);
-            if let PendingKind::Client(call) = p.kind {
-                self.stats.error();
-                self.session_request_done(call.session);
-                let _ = self.send_to_server(&cancelled(
-                    id,
-                    &format!("timed out after {timeout} (bridgedock)"),
-                ));
-                let method = call.method;
-                self.reply_error(
-                    call.session,
-                    call.client_id,
-                    RpcError {
-                        code: jsonrpc::BRIDGE_INTERNAL,
-                        message: format!(
-                            "`{method}` timed out: server `{}` gave no answer within {timeout} (request_timeout); bridgedock cancelled it",
-                            self.server
-                        ),
-                        data: Some(json!({"reason": "timeout", "server": self.server})),
-                    },
-                );
-            }
-        }
-    }
-
-    /// Requests wait for the server while it is down for `down_wait`, and while a new process
-    /// has not answered the handshake yet (npx downloading it, say) for `start_timeout`.
-    fn expire_waiting(&mut self, now: Instant) {
-        let starting = self.link.as_ref().is_some_and(|l| !l.handshake.is_ready());
-        let wait = if starting {
-            self.opts.start_timeout.max(self.opts.down_wait)
-        } else {
-            self.opts.down_wait
-        };
-        while let Some(first) = self.waiting.front() {
-            if now.duration_since(first.since) < wait {
-                break;
-            }
-            let Some(w) = self.waiting.pop_front() else {
-                break;
-            };
-            let id = w.msg.get("id").cloned().unwrap_or(Value::Null);
-            self.stats.error();
-            let error = self.unavailable_error(wait);
-            self.reply_error(w.session, id, error);
-        }
-        let (expired, kept): (Vec<InitWaiter>, Vec<InitWaiter>) =
-            std::mem::take(&mut self.init_waiters)
-                .into_iter()
-                .partition(|w| now.duration_since(w.since) >= wait);
-        self.init_waiters = kept;
-        for w in expired {
-            let error = self.unavailable_error(wait);
-            self.reply_error(w.session, w.id, error);
-        }
-    }
-
-    /// Why a request that waited for the server gave up: what it waited for, in words.
-    fn unavailable_error(&self, waited: Duration) -> RpcError {
-        let waited_words = crate::status::format_duration_ms(waited.as_millis() as u64);
-        let message = match &self.link {
-            Some(link) if !link.handshake.is_ready() => format!(
-                "server `{}` has not answered bridgedock's MCP handshake yet: its process (pid {}) was started {} ago and has not answered (start_timeout {}); waited {waited_words} — see its log in the dock or `bridgedockd ctl logs {}`",
-                self.server,
-                link.pid,
-                crate::status::format_duration_ms(link.since.elapsed().as_millis() as u64),
-                crate::status::format_duration_ms(self.opts.start_timeout.as_millis() as u64),
-                self.server
-            ),
-            _ => {
-                let state = self
-                    .status
-                    .server(&self.server)
-                    .map(|s| s.state.describe(now_ms()))
-                    .unwrap_or_else(|| "unknown".into());
-                format!(
-                    "server `{}` is not available ({state}); waited {waited_words} for it",
-                    self.server
-                )
-            }
-        };
-        RpcError {
-            code: SERVER_UNREACHABLE,
-            message,
-            data: Some(json!({"reason": "server_unavailable", "server": self.server})),
         }
     }
 
