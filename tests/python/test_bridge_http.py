@@ -112,16 +112,27 @@ async def test_a_restart_mid_session_fails_the_call_and_the_session_goes_on(daem
             await s.initialize()
             outcome = {}
 
+            reached_server = anyio.Event()
+
+            async def working(progress, total, message):
+                reached_server.set()
+
             async def long_call():
                 try:
-                    await s.call_tool("trigger-long-running-operation", {"duration": 20, "steps": 20})
+                    await s.call_tool(
+                        "trigger-long-running-operation",
+                        {"duration": 20, "steps": 20},
+                        progress_callback=working,
+                    )
                 except McpError as e:
                     outcome["error"] = e.error
                     outcome["at"] = time.monotonic()
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(long_call)
-                await anyio.sleep(0.5)
+                # The server is working on it once it reports progress.
+                with anyio.fail_after(10):
+                    await reached_server.wait()
                 asked = time.monotonic()
                 await anyio.to_thread.run_sync(daemon.ctl, "restart", "everything")
             assert outcome["error"].code == -32002

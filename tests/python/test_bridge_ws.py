@@ -87,17 +87,26 @@ async def test_a_server_restarted_mid_call_fails_that_call_fast_and_the_session_
             await s.initialize()
             failed_after = {}
 
+            reached_server = anyio.Event()
+
+            async def working(progress, total, message):
+                reached_server.set()
+
             async def long_call():
                 with pytest.raises(McpError) as err:
                     await s.call_tool(
-                        "trigger-long-running-operation", {"duration": 20, "steps": 20}
+                        "trigger-long-running-operation",
+                        {"duration": 20, "steps": 20},
+                        progress_callback=working,
                     )
                 failed_after["s"] = time.monotonic()
                 failed_after["error"] = err.value.error
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(long_call)
-                await anyio.sleep(0.5)
+                # The server is working on it once it reports progress.
+                with anyio.fail_after(10):
+                    await reached_server.wait()
                 asked = time.monotonic()
                 await anyio.to_thread.run_sync(daemon.ctl, "restart", "everything")
             assert failed_after["error"].code == -32002
