@@ -12,19 +12,11 @@
 //!   with the full path on id, method and params, and the request is one the router has no
 //!   reason to look inside (no `params._meta`, not a method it handles itself).
 
-use bridgedock_engine::bridge::router::FastRequest;
+use bridgedock_engine::bridge::router::{FastRequest, ROUTER_METHODS};
 use bridgedock_engine::protocol::jsonrpc::{
     self, INVALID_REQUEST, PARSE_ERROR, RawEnvelope, RpcError,
 };
 use serde_json::{Map, Value};
-
-/// Methods the router answers, caches or tracks itself (see `ROUTER_METHODS` in the router).
-const ROUTER_METHODS: &[&str] = &[
-    "initialize",
-    "server/discover",
-    "resources/subscribe",
-    "resources/unsubscribe",
-];
 
 pub fn check(text: &str) {
     check_parse_request(text);

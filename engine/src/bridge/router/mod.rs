@@ -55,7 +55,7 @@ use crate::status::StatusHub;
 use crate::supervisor::LinkEvent;
 use crate::supervisor::link::StdinQueue;
 
-pub use fast::FastRequest;
+pub use fast::{FastRequest, ROUTER_METHODS};
 pub use handle::{Inbound, RouterHandle, RouterMsg};
 use handshake::{Handshake, Known};
 use inflight::InFlight;
