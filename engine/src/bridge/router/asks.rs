@@ -181,11 +181,7 @@ impl Router {
         let Some(PendingKind::Client(c)) = self.inflight.get(bridge_id).map(|p| &p.kind) else {
             return None;
         };
-        let caps = c.declared(
-            self.sessions
-                .get(&c.session)
-                .map(|s| (&s.capabilities, s.modern)),
-        );
+        let caps = c.declared(self.sessions.get(&c.session));
         (!declares(caps, need)).then(|| need.to_vec())
     }
 
@@ -229,7 +225,7 @@ impl Router {
             })
             .filter(|(_, _, c)| {
                 self.sessions.get(&c.session).is_some_and(|s| {
-                    can(c.declared(Some((&s.capabilities, s.modern))))
+                    can(c.declared(Some(s)))
                         && (!s.modern
                             || (gated && INPUT_REQUIRED_METHODS.contains(&c.method.as_str())))
                 })

@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
+use super::session::Session;
 use crate::memory::ShrinkWhenSparse;
 
 /// Late answers to cancelled or timed-out requests are dropped quietly; remember this many.
@@ -43,14 +44,13 @@ pub(super) struct ClientCall {
 }
 
 impl ClientCall {
-    /// What the client declared for this call; `session` is its session's capabilities and
-    /// whether it speaks the 2026-07-28 revision now. A handshake-era call of a session that has
-    /// since turned to that revision declared nothing: the session's capabilities are then its
-    /// latest request's, which never spoke for this call.
-    pub fn declared<'a>(&'a self, session: Option<(&'a Option<Value>, bool)>) -> Option<&'a Value> {
+    /// What the client declared for this call, given its session as it is now. A handshake-era
+    /// call of a session that has since turned to the 2026-07-28 revision declared nothing: the
+    /// session's capabilities are then its latest request's, which never spoke for this call.
+    pub fn declared<'a>(&'a self, session: Option<&'a Session>) -> Option<&'a Value> {
         match (&self.capabilities, session) {
             (Some(own), _) => Some(own),
-            (None, Some((caps, false))) => caps.as_ref(),
+            (None, Some(s)) if !s.modern => s.capabilities.as_ref(),
             _ => None,
         }
     }

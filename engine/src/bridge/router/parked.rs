@@ -133,13 +133,7 @@ impl Router {
             return;
         };
         self.session_request_done(call.session);
-        let capabilities = call
-            .declared(
-                self.sessions
-                    .get(&call.session)
-                    .map(|s| (&s.capabilities, s.modern)),
-            )
-            .cloned();
+        let capabilities = call.declared(self.sessions.get(&call.session)).cloned();
         let mut asks = BTreeMap::new();
         asks.insert("input-1".to_string(), ask);
         self.parked.insert(
