@@ -144,6 +144,22 @@ pub(super) struct OwnRequest {
     pub(super) answers_due: u32,
 }
 
+impl OwnRequest {
+    /// A request just sent by process `generation`: not yet given to anyone.
+    pub(super) fn sent(generation: u64, id: Value, tagged: bool, answers_due: u32) -> Self {
+        OwnRequest {
+            generation,
+            id,
+            as_request: false,
+            in_results: 0,
+            results_allowed: 1,
+            answerable: HashSet::new(),
+            tagged,
+            answers_due,
+        }
+    }
+}
+
 pub(super) struct Server {
     pub(super) generation: u64,
     pub(super) rx: Option<mpsc::UnboundedReceiver<QueuedLine>>,

@@ -159,16 +159,10 @@ impl Harness {
             }
             Some(_) => {
                 if let Some(id) = id {
-                    self.server.own.push(OwnRequest {
-                        generation: self.server.generation,
-                        id: id.clone(),
-                        as_request: false,
-                        in_results: 0,
-                        results_allowed: 1,
-                        answerable: Default::default(),
-                        tagged: false,
-                        answers_due: 1,
-                    });
+                    let generation = self.server.generation;
+                    self.server
+                        .own
+                        .push(OwnRequest::sent(generation, id.clone(), false, 1));
                 }
             }
             None => {
@@ -393,16 +387,13 @@ impl Harness {
         }
         // Its books by hand: the tag must be its index even when the router will not read it.
         let readable = id.is_string() || id.is_number();
-        self.server.own.push(OwnRequest {
-            generation: self.server.generation,
-            id: id.clone(),
-            as_request: false,
-            in_results: 0,
-            results_allowed: 1,
-            answerable: Default::default(),
-            tagged: true,
-            answers_due: u32::from(readable),
-        });
+        let generation = self.server.generation;
+        self.server.own.push(OwnRequest::sent(
+            generation,
+            id.clone(),
+            true,
+            u32::from(readable),
+        ));
         let line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         self.server_line(line.to_string()).await;
     }
