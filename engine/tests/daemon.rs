@@ -462,6 +462,55 @@ async fn sigterm_stops_every_server_flushes_logs_removes_the_socket_and_exits_ze
     );
 }
 
+/// A stop that comes while bridgedockd is still starting (a service manager's `stop` right after
+/// `start`) is a clean stop too: exit 0, no process left behind — not death by the signal's
+/// default action. CI once caught a SIGTERM sent just after "API listening" killing the daemon.
+#[tokio::test]
+async fn sigterm_while_starting_is_a_clean_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let pids_file = dir.path().join("pids");
+    let cfg = forker_config(dir.path(), &pids_file);
+    let state_dir = dir.path().join("state");
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .args(["--port", "0", "--state-dir"])
+        .arg(&state_dir)
+        .arg("--config-dir")
+        .arg(dir.path().join("cfg"))
+        .arg("--config")
+        .arg(&cfg)
+        .env_remove("BRIDGEDOCK_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first thing it logs is written while it starts, before it listens.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, Signal::SIGTERM).unwrap();
+    let drain = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+        rest
+    });
+    let status = child.wait().unwrap();
+    let rest = drain.join().unwrap();
+    assert_eq!(status.code(), Some(0), "{first}{rest}");
+    if let Some((parent, forked)) = forker_pids(&pids_file) {
+        assert!(
+            !alive(parent) && !alive(forked),
+            "no orphans after the stop"
+        );
+    }
+    assert!(
+        !state_dir.join("ctl.sock").exists(),
+        "the socket is removed"
+    );
+}
+
 #[tokio::test]
 async fn orphans_of_a_sigkilled_daemon_are_reaped_and_reported_at_the_next_start() {
     let dir = tempfile::tempdir().unwrap();

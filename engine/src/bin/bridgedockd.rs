@@ -171,6 +171,10 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> Result<ExitCode> {
+    // Listen for SIGTERM/SIGINT before anything starts: a stop that arrives while the servers
+    // start (a service manager's `stop` right after `start`) must shut down cleanly, not kill
+    // the daemon by the default action and leave its children behind.
+    let stop = stop_signals();
     let logs = LogHub::new(DEFAULT_RING_LINES);
     bridgedock_engine::engine::install_tracing(&logs);
     let state_dir = args.dirs.state_dir();
@@ -192,29 +196,36 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         host.token_path.display(),
         state_dir.join("logs").display()
     );
-    wait_for_signal().await;
+    stop.await;
     host.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal() {
+/// Registers for SIGTERM and SIGINT now; the future it returns ends when either arrives (one
+/// that arrived in between included).
+fn stop_signals() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (
+        let signals = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
-        ) else {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = int.recv() => {},
+        );
+        async move {
+            let (Ok(mut term), Ok(mut int)) = signals else {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
         }
     }
     #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 #[cfg(unix)]
