@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bridgedock_engine::config::RestartPolicy;
 use bridgedock_engine::logs::{LogEvent, LogFilter};
-use bridgedock_engine::status::ServerState;
+use bridgedock_engine::status::{Health, ServerState};
 use common::*;
 
 const SECS_10: Duration = Duration::from_secs(10);
@@ -120,6 +120,17 @@ async fn restart_policies_never_and_on_failure_leave_servers_down() {
     )
     .await;
     assert_eq!(s.last_exit.unwrap().code, Some(0));
+    // What that means is the engine's to say, once, for every face: nobody asked it to stop,
+    // so it needs someone — and a crash that is not restarted does too.
+    assert_eq!(s.meaning.health, Health::Down);
+    assert_eq!(
+        (s.meaning.words.as_str(), s.meaning.summary.as_str()),
+        ("Exited", "exited with code 0 by itself, not restarted")
+    );
+    assert!(s.meaning.actions.start && !s.meaning.actions.stop);
+    let snap = t.engine.snapshot();
+    assert_eq!(snap.overview.health, Health::Down);
+    assert_eq!(snap.overview.summary, "1 failed · 1 exited");
     t.engine.shutdown().await;
 }
 

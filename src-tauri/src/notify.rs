@@ -143,7 +143,7 @@ pub fn spawn(app: AppHandle, engine: Arc<bridgedock_engine::Engine>) {
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             };
-            let StatusChange::Server { server } = &*change else {
+            let StatusChange::Server { server, .. } = &*change else {
                 continue;
             };
             let name = server.state.name();

@@ -1,103 +1,15 @@
-//! What the tray shows, derived from the engine's status: the aggregate state (its icon), the
-//! tooltip, each server's menu title and the actions it offers, and the desktop notifications
-//! changes deserve. Pure functions of a snapshot and the clock, so they are tested without a
-//! display.
+//! What the tray writes, from the engine's status: the tooltip (with its clocks) and the desktop
+//! notifications changes deserve. What states mean — health, words, actions — is the engine's
+//! (`status::Meaning`, `status::Overview`); this only renders. Pure functions of a snapshot and
+//! the clock, so they are tested without a display.
 
-use bridgedock_engine::status::{ServerState, ServerStatus, format_duration_ms};
+use bridgedock_engine::status::{Health, ServerState, ServerStatus, Snapshot, format_duration_ms};
 
 /// A server's newest stderr line in the tooltip is cut to this many characters: a tooltip is a
 /// glance (Windows cuts the whole of it at 128).
 pub const TOOLTIP_LINE_CHARS: usize = 48;
 /// ... and in a notification, which has a few lines to itself.
 pub const NOTICE_LINE_CHARS: usize = 120;
-
-/// The tray icon's three looks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Aggregate {
-    /// Every server that should run is running.
-    Ok,
-    /// Something is starting, stopping or waiting to restart.
-    Busy,
-    /// Something crashed, gave up, cannot start, or stopped on its own.
-    Down,
-}
-
-impl Aggregate {
-    pub fn of(servers: &[ServerStatus]) -> Aggregate {
-        if servers.iter().any(is_down) {
-            Aggregate::Down
-        } else if servers.iter().any(is_busy) {
-            Aggregate::Busy
-        } else {
-            Aggregate::Ok
-        }
-    }
-}
-
-fn is_busy(s: &ServerStatus) -> bool {
-    matches!(
-        s.state,
-        ServerState::Starting { .. } | ServerState::Stopping | ServerState::Backoff { .. }
-    )
-}
-
-fn is_down(s: &ServerStatus) -> bool {
-    match &s.state {
-        ServerState::Crashed { .. }
-        | ServerState::Failed { .. }
-        | ServerState::NoCommand { .. }
-        | ServerState::NotAnswering { .. } => true,
-        // Stopped by nobody: it exited by itself and its policy left it down.
-        ServerState::Stopped => s.last_exit.as_ref().is_some_and(|e| !e.requested),
-        _ => false,
-    }
-}
-
-/// A server's state in a few words, for its menu title: "running", "restarting (attempt 3)".
-pub fn short_state(s: &ServerStatus) -> String {
-    match &s.state {
-        ServerState::Backoff { attempt, .. } => format!("restarting (attempt {attempt})"),
-        ServerState::Failed { .. } => "failed (gave up)".to_string(),
-        ServerState::Crashed { .. } => "crashed".to_string(),
-        ServerState::NoCommand { program, .. } => format!("cannot start: {program} not found"),
-        ServerState::NotAnswering { .. } => "not answering".to_string(),
-        ServerState::Stopped if is_down(s) => "stopped (exited)".to_string(),
-        other => other.name().to_string(),
-    }
-}
-
-/// Which of Start / Stop / Restart a server offers now. The dock follows the same rules
-/// (ui/src/state/server.ts `describeServer`): a live process — running, starting or not
-/// answering — can be stopped or restarted, and starting it again would do nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Actions {
-    pub start: bool,
-    pub stop: bool,
-    pub restart: bool,
-}
-
-pub fn actions(s: &ServerStatus) -> Actions {
-    let alive = matches!(
-        s.state,
-        ServerState::Running { .. }
-            | ServerState::Starting { .. }
-            | ServerState::NotAnswering { .. }
-    );
-    let backoff = matches!(s.state, ServerState::Backoff { .. });
-    let down = matches!(
-        s.state,
-        ServerState::Crashed { .. } | ServerState::Failed { .. }
-    );
-    Actions {
-        start: down
-            || matches!(
-                s.state,
-                ServerState::Stopped | ServerState::NoCommand { .. }
-            ),
-        stop: alive || backoff,
-        restart: alive || backoff || down,
-    }
-}
 
 /// A server's state for the tooltip, with its clock: "restarting — attempt 3, next in 8 s",
 /// "starting (34 s) — npm http fetch GET 200 https://…/x 55%".
@@ -117,6 +29,8 @@ pub fn long_state(s: &ServerStatus, now_ms: u64) -> String {
             format_duration_ms(next_at_ms.saturating_sub(now_ms))
         ),
         ServerState::Running { .. } => "running".to_string(),
+        // Stopped on request, or exited by itself: the engine's words say which.
+        ServerState::Stopped => s.meaning.summary.clone(),
         ServerState::Starting {
             since_ms,
             last_line,
@@ -146,14 +60,16 @@ pub fn trim_middle(line: &str, max: usize) -> String {
     format!("{}…{}", start.trim_end(), end.trim_start())
 }
 
-/// The tooltip: "3 servers ready", or one line per server that needs attention.
-pub fn tooltip(servers: &[ServerStatus], now_ms: u64) -> String {
-    let attention: Vec<&ServerStatus> = servers
+/// The tooltip: the engine's overview ("3 servers ready"), or one line per server that needs
+/// attention, with its clock ("time: restarting — attempt 3, next in 8 s").
+pub fn tooltip(snapshot: &Snapshot, now_ms: u64) -> String {
+    let attention: Vec<&ServerStatus> = snapshot
+        .servers
         .iter()
-        .filter(|s| is_down(s) || is_busy(s))
+        .filter(|s| matches!(s.meaning.health, Health::Down | Health::Busy))
         .collect();
     if attention.is_empty() {
-        return ready_line(servers);
+        return snapshot.overview.summary.clone();
     }
     const MAX_LINES: usize = 5;
     let mut lines: Vec<String> = attention
@@ -165,44 +81,6 @@ pub fn tooltip(servers: &[ServerStatus], now_ms: u64) -> String {
         lines.push(format!("… and {} more", attention.len() - MAX_LINES));
     }
     lines.join("\n")
-}
-
-/// The first line of the tray menu: like the tooltip, without countdowns (so that the menu is
-/// not rebuilt every second): "3 servers ready", "time: restarting (attempt 3)".
-pub fn menu_summary(servers: &[ServerStatus]) -> String {
-    let attention: Vec<&ServerStatus> = servers
-        .iter()
-        .filter(|s| is_down(s) || is_busy(s))
-        .collect();
-    match attention.as_slice() {
-        [] => ready_line(servers),
-        [one] => format!("{}: {}", one.name, short_state(one)),
-        many => format!("{} of {} servers need attention", many.len(), servers.len()),
-    }
-}
-
-/// "3 servers ready", "2 servers ready, 1 stopped", "no servers configured".
-pub fn ready_line(servers: &[ServerStatus]) -> String {
-    if servers.is_empty() {
-        return "no servers configured".to_string();
-    }
-    let running = servers
-        .iter()
-        .filter(|s| matches!(s.state, ServerState::Running { .. }))
-        .count();
-    let stopped = servers
-        .iter()
-        .filter(|s| matches!(s.state, ServerState::Stopped))
-        .count();
-    let noun = if running == 1 { "server" } else { "servers" };
-    match (running, stopped) {
-        (0, _) if stopped == servers.len() => format!(
-            "{stopped} server{} stopped",
-            if stopped == 1 { "" } else { "s" }
-        ),
-        (r, 0) => format!("{r} {noun} ready"),
-        (r, s) => format!("{r} {noun} ready, {s} stopped"),
-    }
 }
 
 /// Whether a clock is on screen — a countdown to a restart, or how long a server has been
@@ -315,12 +193,34 @@ fn crash_notice(s: &ServerStatus, now_ms: u64) -> Option<(String, String)> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use bridgedock_engine::status::ExitInfo;
+    use bridgedock_engine::status::{BridgeStatus, ExitInfo, Meaning, Overview};
 
+    /// A server in `state`, with the meaning the engine's status hub gives it.
     pub fn server(name: &str, state: ServerState) -> ServerStatus {
-        ServerStatus {
+        let mut s = ServerStatus {
             state,
             ..ServerStatus::new(name)
+        };
+        s.meaning = Meaning::of(&s);
+        s
+    }
+
+    /// A snapshot of `servers`, with the engine's overview.
+    pub fn snapshot(servers: Vec<ServerStatus>) -> Snapshot {
+        Snapshot {
+            bridge: BridgeStatus {
+                version: "0".into(),
+                pid: 1,
+                address: String::new(),
+                started_at_ms: 0,
+                uptime_ms: 0,
+                config_path: None,
+                state_dir: String::new(),
+                reaped_orphans: Vec::new(),
+            },
+            overview: Overview::of(&servers),
+            servers,
+            clients: Vec::new(),
         }
     }
 
@@ -329,11 +229,10 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn all_running_is_ok_and_counts_them() {
-        let s = vec![running("a"), running("b"), running("time")];
-        assert_eq!(Aggregate::of(&s), Aggregate::Ok);
+    fn all_running_shows_the_engines_overview() {
+        let s = snapshot(vec![running("a"), running("b"), running("time")]);
         assert_eq!(tooltip(&s, 0), "3 servers ready");
-        assert_eq!(tooltip(&s[..1], 0), "1 server ready");
+        assert_eq!(tooltip(&snapshot(vec![running("a")]), 0), "1 server ready");
     }
 
     #[test]
@@ -349,14 +248,13 @@ pub(crate) mod tests {
                 },
             ),
         ];
-        assert_eq!(Aggregate::of(&s), Aggregate::Busy);
+        assert!(has_clock(&s));
+        let s = snapshot(s);
         assert_eq!(
             tooltip(&s, 2_000),
             "time: restarting — attempt 3, next in 8 s"
         );
-        assert_eq!(short_state(&s[1]), "restarting (attempt 3)");
-        assert_eq!(menu_summary(&s), "time: restarting (attempt 3)");
-        assert!(has_clock(&s));
+        let s = s.servers;
         assert!(!has_clock(&s[..1]));
     }
 
@@ -379,12 +277,10 @@ pub(crate) mod tests {
                 },
             ),
         ];
-        assert_eq!(Aggregate::of(&s), Aggregate::Down);
         assert_eq!(
-            tooltip(&s, 35_000),
+            tooltip(&snapshot(s), 35_000),
             "a: starting (34 s) — npm http fetch GET 200\nb: failed: gave up after 5 crashes in 1 min"
         );
-        assert_eq!(menu_summary(&s), "2 of 2 servers need attention");
     }
 
     #[test]
@@ -400,23 +296,13 @@ pub(crate) mod tests {
                 },
             ),
         ];
-        assert_eq!(Aggregate::of(&s), Aggregate::Busy);
-        let tip = tooltip(&s, 35_000);
+        let tip = tooltip(&snapshot(s.clone()), 35_000);
         assert_eq!(
             tip,
             "everything: starting (34 s) — npm http fetch GET…tocol%2fserver-everything 55%"
         );
         assert!(tip.chars().count() <= 80, "{tip}");
         assert!(has_clock(&s), "its seconds count in the tooltip");
-        assert_eq!(menu_summary(&s), "everything: starting");
-        assert_eq!(
-            actions(&s[1]),
-            Actions {
-                start: false,
-                stop: true,
-                restart: true
-            }
-        );
         // nothing said yet: just the clock
         let quiet = server(
             "q",
@@ -445,21 +331,9 @@ pub(crate) mod tests {
             running("a"),
             not_answering(Some("mute: up pid 7, answering nothing")),
         ];
-        assert_eq!(Aggregate::of(&s), Aggregate::Down);
         assert_eq!(
-            tooltip(&s, 125_000),
+            tooltip(&snapshot(s), 125_000),
             "mute: not answering (up 2 min 5 s) — mute: up pid 7, answering nothing"
-        );
-        assert_eq!(short_state(&s[1]), "not answering");
-        assert_eq!(menu_summary(&s), "mute: not answering");
-        // alive: Stop and Restart; Start would do nothing
-        assert_eq!(
-            actions(&s[1]),
-            Actions {
-                start: false,
-                stop: true,
-                restart: true
-            }
         );
     }
 
@@ -483,51 +357,6 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn actions_follow_the_state_as_in_the_dock() {
-        let a = |state| actions(&server("s", state));
-        let (yes, no) = (true, false);
-        let of = |start, stop, restart| Actions {
-            start,
-            stop,
-            restart,
-        };
-        assert_eq!(a(ServerState::Running { since_ms: 0 }), of(no, yes, yes));
-        assert_eq!(a(ServerState::Stopped), of(yes, no, no));
-        assert_eq!(a(ServerState::Stopping), of(no, no, no));
-        assert_eq!(
-            a(ServerState::Backoff {
-                attempt: 1,
-                next_at_ms: 0,
-                delay_ms: 1
-            }),
-            of(no, yes, yes)
-        );
-        assert_eq!(
-            a(ServerState::Crashed {
-                code: Some(1),
-                signal: None,
-                last_stderr: vec![]
-            }),
-            of(yes, no, yes)
-        );
-        assert_eq!(
-            a(ServerState::Failed {
-                crashes: 10,
-                window_secs: 300,
-                last_stderr: vec![]
-            }),
-            of(yes, no, yes)
-        );
-        assert_eq!(
-            a(ServerState::NoCommand {
-                program: "npx".into(),
-                hint: String::new()
-            }),
-            of(yes, no, no)
-        );
-    }
-
-    #[test]
     fn a_long_line_loses_its_middle() {
         assert_eq!(trim_middle("  short  ", 10), "short");
         let cut = trim_middle("abcdefghijklmnopqrstuvwxyz", 11);
@@ -538,7 +367,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn stopped_on_request_is_fine_but_exiting_alone_is_down() {
+    fn stopped_on_request_is_counted_and_exiting_alone_is_listed() {
         let mut stopped = server("a", ServerState::Stopped);
         let exit = |requested| ExitInfo {
             at_ms: 0,
@@ -549,12 +378,16 @@ pub(crate) mod tests {
             last_stderr: vec![],
         };
         stopped.last_exit = Some(exit(true));
-        let s = vec![running("b"), stopped.clone()];
-        assert_eq!(Aggregate::of(&s), Aggregate::Ok);
-        assert_eq!(tooltip(&s, 0), "1 server ready, 1 stopped");
+        stopped.meaning = Meaning::of(&stopped);
+        let s = snapshot(vec![running("b"), stopped.clone()]);
+        assert_eq!(tooltip(&s, 0), "1 ready · 1 stopped");
         stopped.last_exit = Some(exit(false));
-        assert_eq!(Aggregate::of(&[stopped.clone()]), Aggregate::Down);
-        assert_eq!(short_state(&stopped), "stopped (exited)");
+        stopped.meaning = Meaning::of(&stopped);
+        let s = snapshot(vec![running("b"), stopped]);
+        assert_eq!(
+            tooltip(&s, 0),
+            "a: exited with code 0 by itself, not restarted"
+        );
     }
 
     #[test]

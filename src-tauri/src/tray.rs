@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use bridgedock_engine::Engine;
-use bridgedock_engine::status::{ServerStatus, now_ms};
+use bridgedock_engine::status::{Actions, Health, Snapshot, now_ms};
 use bridgedock_engine::supervisor::Action;
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
@@ -15,17 +15,18 @@ use tauri::{AppHandle, Manager, Wry};
 use tauri_plugin_autostart::ManagerExt;
 
 use crate::actions;
-use crate::summary::{self, Aggregate};
+use crate::summary;
 
 pub const TRAY_ID: &str = "bridgedock";
 /// Status changes closer together than this rebuild the menu once.
 const DEBOUNCE: Duration = Duration::from_millis(200);
 
-fn icon(state: Aggregate) -> Image<'static> {
+/// The icon for the engine's overall health: stopped-on-request looks like all is well.
+fn icon(state: Health) -> Image<'static> {
     let bytes: &[u8] = match state {
-        Aggregate::Ok => include_bytes!("../../icons/tray-ok@64.png"),
-        Aggregate::Busy => include_bytes!("../../icons/tray-busy@64.png"),
-        Aggregate::Down => include_bytes!("../../icons/tray-down@64.png"),
+        Health::Ok | Health::Idle => include_bytes!("../../icons/tray-ok@64.png"),
+        Health::Busy => include_bytes!("../../icons/tray-busy@64.png"),
+        Health::Down => include_bytes!("../../icons/tray-down@64.png"),
     };
     // The PNGs are ours and decode; a broken one is a build mistake worth a loud failure.
     #[allow(clippy::expect_used)]
@@ -44,19 +45,20 @@ struct MenuModel {
 struct ServerEntry {
     name: String,
     title: String,
-    actions: summary::Actions,
+    actions: Actions,
 }
 
 impl MenuModel {
-    fn of(servers: &[ServerStatus], autostart: bool) -> MenuModel {
+    fn of(snapshot: &Snapshot, autostart: bool) -> MenuModel {
         MenuModel {
-            summary: summary::menu_summary(servers),
-            servers: servers
+            summary: snapshot.overview.summary.clone(),
+            servers: snapshot
+                .servers
                 .iter()
                 .map(|s| ServerEntry {
                     name: s.name.clone(),
-                    title: format!("{} — {}", s.name, summary::short_state(s)),
-                    actions: summary::actions(s),
+                    title: format!("{} — {}", s.name, s.meaning.summary),
+                    actions: s.meaning.actions,
                 })
                 .collect(),
             autostart,
@@ -165,11 +167,11 @@ fn autostart_enabled(app: &AppHandle) -> bool {
 /// Creates the tray icon and starts following the engine's status.
 pub fn create(app: &AppHandle, engine: Arc<Engine>) -> Result<()> {
     let snapshot = engine.snapshot();
-    let model = MenuModel::of(&snapshot.servers, autostart_enabled(app));
-    let state = Aggregate::of(&snapshot.servers);
+    let model = MenuModel::of(&snapshot, autostart_enabled(app));
+    let state = snapshot.overview.health;
     let tray = TrayIconBuilder::with_id(TRAY_ID)
         .icon(icon(state))
-        .tooltip(summary::tooltip(&snapshot.servers, now_ms()))
+        .tooltip(summary::tooltip(&snapshot, now_ms()))
         .menu(&build_menu(app, &model)?)
         // Left click toggles the dock; the menu is on the right button (on Linux the
         // indicator shows the menu on any click, with "Open Dock" right under its summary).
@@ -251,7 +253,7 @@ fn follow(
     tray: TrayIcon,
     engine: Arc<Engine>,
     mut model: MenuModel,
-    mut state: Aggregate,
+    mut state: Health,
 ) {
     let (poke_tx, mut poke) = tokio::sync::mpsc::channel::<()>(4);
     app.manage(Poke(poke_tx));
@@ -262,19 +264,19 @@ fn follow(
         loop {
             let snapshot = engine.snapshot();
             let servers = &snapshot.servers;
-            let now_state = Aggregate::of(servers);
+            let now_state = snapshot.overview.health;
             if now_state != state {
                 state = now_state;
                 if let Err(e) = tray.set_icon(Some(icon(state))) {
                     tracing::warn!("cannot change the tray icon: {e}");
                 }
             }
-            let now_tooltip = summary::tooltip(servers, now_ms());
+            let now_tooltip = summary::tooltip(&snapshot, now_ms());
             if now_tooltip != tooltip {
                 tooltip = now_tooltip;
                 let _ = tray.set_tooltip(Some(&tooltip));
             }
-            let now_model = MenuModel::of(servers, autostart_enabled(&app));
+            let now_model = MenuModel::of(&snapshot, autostart_enabled(&app));
             if now_model != model {
                 model = now_model;
                 match build_menu(&app, &model) {
@@ -314,22 +316,29 @@ fn follow(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::summary::tests::server;
-    use bridgedock_engine::status::ServerState;
+    use crate::summary::tests::{server, snapshot};
+    use bridgedock_engine::status::{Meaning, ServerState, ServerStatus};
+
+    /// The menu of one server, as the engine's hub would publish it.
+    fn menu_of(s: &ServerStatus) -> MenuModel {
+        let mut s = s.clone();
+        s.meaning = Meaning::of(&s);
+        MenuModel::of(&snapshot(vec![s]), false)
+    }
 
     #[test]
     fn uptime_changes_do_not_rebuild_the_menu() {
         let mut a = server("demo", ServerState::Running { since_ms: 1 });
-        let before = MenuModel::of(std::slice::from_ref(&a), false);
+        let before = menu_of(&a);
         a.uptime_ms = Some(5_000);
         a.requests = 9;
-        assert_eq!(MenuModel::of(std::slice::from_ref(&a), false), before);
+        assert_eq!(menu_of(&a), before);
         a.state = ServerState::Backoff {
             attempt: 1,
             next_at_ms: 0,
             delay_ms: 1,
         };
-        let after = MenuModel::of(std::slice::from_ref(&a), false);
+        let after = menu_of(&a);
         assert_ne!(after, before);
         assert_eq!(after.servers[0].title, "demo — restarting (attempt 1)");
         assert!(after.servers[0].actions.stop && after.servers[0].actions.restart);
@@ -344,21 +353,21 @@ mod tests {
                 last_line: Some("downloading 10%".into()),
             },
         );
-        let before = MenuModel::of(std::slice::from_ref(&a), false);
+        let before = menu_of(&a);
         assert_eq!(before.servers[0].title, "slow — starting");
         a.state = ServerState::Starting {
             since_ms: 1,
             last_line: Some("downloading 20%".into()),
         };
-        assert_eq!(MenuModel::of(std::slice::from_ref(&a), false), before);
+        assert_eq!(menu_of(&a), before);
         a.state = ServerState::NotAnswering {
             since_ms: 1,
             reason: "its process (pid 2) has not answered".into(),
             last_line: None,
         };
-        let after = MenuModel::of(std::slice::from_ref(&a), false);
+        let after = menu_of(&a);
         assert_eq!(after.servers[0].title, "slow — not answering");
-        assert_eq!(after.summary, "slow: not answering");
+        assert_eq!(after.summary, "1 not answering");
         let act = after.servers[0].actions;
         assert!(!act.start && act.stop && act.restart, "{act:?}");
     }

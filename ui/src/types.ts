@@ -21,9 +21,30 @@ export interface ExitInfo {
   last_stderr: string[];
 }
 
+/** What a state means, decided by the engine (engine/src/status/meaning.rs): every face renders
+ * these and decides nothing. */
+export type Health = 'ok' | 'busy' | 'down' | 'idle';
+
+export interface Actions {
+  start: boolean;
+  stop: boolean;
+  restart: boolean;
+}
+
+/** Everything at a glance: "3 servers ready", "2 ready · 1 restarting". */
+export interface Overview {
+  health: Health;
+  summary: string;
+}
+
 export interface ServerStatus {
   name: string;
   state: StateName;
+  /** Its look, badge ("Running", "Restarting", "Exited"), clock-free line and possible actions. */
+  health: Health;
+  words: string;
+  summary: string;
+  actions: Actions;
   pid: number | null;
   started_at_ms: number | null;
   uptime_ms: number | null;
@@ -157,6 +178,7 @@ export interface ClientSession {
 
 export interface Snapshot {
   bridge: BridgeStatus;
+  overview: Overview;
   servers: ServerStatus[];
   clients: ClientSession[];
 }
@@ -176,7 +198,9 @@ export interface LogLine {
 export type DockEvent =
   | { type: 'snapshot'; status: Snapshot; log_seq: number }
   | { type: 'logs'; lines: LogLine[] }
-  | { type: 'server'; server: ServerStatus }
+  /** `overview` is everything at a glance after the change (absent when the dock applies the
+   * answer to its own action: the event that follows brings it). */
+  | { type: 'server'; server: ServerStatus; overview?: Overview }
   | { type: 'bridge'; bridge: BridgeStatus }
   | { type: 'client'; client: ClientSession }
   | { type: 'client-gone'; id: string; server: string }

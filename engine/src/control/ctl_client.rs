@@ -269,6 +269,7 @@ mod tests {
                 state_dir: "/tmp/s".into(),
                 reaped_orphans: Vec::new(),
             },
+            overview: Default::default(),
             servers,
             clients: Vec::new(),
         }

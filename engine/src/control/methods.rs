@@ -168,10 +168,10 @@ async fn settled(engine: &Engine, status: ServerStatus) -> ServerStatus {
     while starting(&latest) {
         match tokio::time::timeout_at(deadline, sub.changes.recv()).await {
             Ok(Ok(change)) => {
-                if let StatusChange::Server { server } = &*change
+                if let StatusChange::Server { server, .. } = &*change
                     && server.name == latest.name
                 {
-                    latest = server.clone();
+                    latest = (**server).clone();
                 }
             }
             Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {

@@ -12,6 +12,7 @@ use tokio::sync::broadcast;
 
 use crate::memory::ShrinkWhenSparse;
 
+use super::meaning::{Meaning, Overview};
 use super::model::{BridgeStatus, ClientSession, ReapedOrphan, ServerStatus, Snapshot, now_ms};
 
 /// How many changes a slow subscriber may fall behind before it must re-read the snapshot.
@@ -21,10 +22,21 @@ const CHANGE_BACKLOG: usize = 1024;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum StatusChange {
-    Server { server: ServerStatus },
-    Bridge { bridge: BridgeStatus },
-    Client { client: ClientSession },
-    ClientGone { id: String, server: String },
+    /// A server changed; `overview` is everything at a glance after the change.
+    Server {
+        server: Box<ServerStatus>,
+        overview: Overview,
+    },
+    Bridge {
+        bridge: BridgeStatus,
+    },
+    Client {
+        client: ClientSession,
+    },
+    ClientGone {
+        id: String,
+        server: String,
+    },
 }
 
 struct Inner {
@@ -49,6 +61,7 @@ impl StatusHub {
             inner: Arc::new(Inner {
                 snapshot: Mutex::new(Snapshot {
                     bridge,
+                    overview: Overview::default(),
                     servers: Vec::new(),
                     clients: Vec::new(),
                 }),
@@ -79,7 +92,8 @@ impl StatusHub {
     }
 
     /// Adds a server or replaces its whole entry.
-    pub fn put_server(&self, server: ServerStatus) {
+    pub fn put_server(&self, mut server: ServerStatus) {
+        server.meaning = Meaning::of(&server);
         let mut snap = self.inner.snapshot.lock();
         match snap.servers.iter_mut().find(|s| s.name == server.name) {
             Some(slot) => *slot = server.clone(),
@@ -88,10 +102,12 @@ impl StatusHub {
                 snap.servers.sort_by(|a, b| a.name.cmp(&b.name));
             }
         }
-        let _ = self
-            .inner
-            .tx
-            .send(Arc::new(StatusChange::Server { server }));
+        snap.overview = Overview::of(&snap.servers);
+        let overview = snap.overview.clone();
+        let _ = self.inner.tx.send(Arc::new(StatusChange::Server {
+            server: Box::new(server),
+            overview,
+        }));
     }
 
     /// Changes one server's entry in place and announces it. Returns the entry as changed.
@@ -103,9 +119,12 @@ impl StatusHub {
         let mut snap = self.inner.snapshot.lock();
         let slot = snap.servers.iter_mut().find(|s| s.name == name)?;
         change(slot);
+        slot.meaning = Meaning::of(slot);
         let server = slot.clone();
+        snap.overview = Overview::of(&snap.servers);
         let _ = self.inner.tx.send(Arc::new(StatusChange::Server {
-            server: server.clone(),
+            server: Box::new(server.clone()),
+            overview: snap.overview.clone(),
         }));
         Some(server)
     }

@@ -4,9 +4,11 @@
 //! snapshot and follow its change events, so they can never disagree about what is running.
 
 mod hub;
+mod meaning;
 mod model;
 
 pub use hub::{StatusChange, StatusHub, StatusSubscription};
+pub use meaning::{Actions, Health, Meaning, Overview};
 pub use model::{
     BridgeStatus, ClientSession, Diagnosis, EditorSession, ExitInfo, GodotStatus, ReapedOrphan,
     ServerState, ServerStatus, Snapshot, describe_exit, format_duration_ms, now_ms,

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::meaning::{Meaning, Overview};
 use crate::config::{RestartPolicy, Transport};
 
 /// Milliseconds since the unix epoch, the timestamp unit of the whole status model.
@@ -259,6 +260,10 @@ pub struct ServerStatus {
     /// For `kind = "godot-ai"`: the editor side (see [`GodotStatus`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub godot: Option<Box<GodotStatus>>,
+    /// What the state means — `health`, `words`, `summary`, `actions` — kept up to date by the
+    /// status hub: every face renders these instead of deciding.
+    #[serde(flatten)]
+    pub meaning: Meaning,
 }
 
 /// What bridgedock knows about a godot-ai server beyond its process: its live version, the Godot
@@ -362,6 +367,7 @@ impl ServerStatus {
             latency_p50_ms: None,
             latency_p99_ms: None,
             godot: None,
+            meaning: Meaning::default(),
         }
     }
 
@@ -426,6 +432,9 @@ pub struct BridgeStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub bridge: BridgeStatus,
+    /// Everything at a glance, kept up to date by the status hub.
+    #[serde(default)]
+    pub overview: Overview,
     pub servers: Vec<ServerStatus>,
     pub clients: Vec<ClientSession>,
 }

@@ -106,10 +106,10 @@ pub async fn wait_server(
                 "timed out after {within:?} waiting for `{name}` to be {what}; last status: {last:#?}"
             ),
             Ok(Ok(change)) => {
-                if let bridgedock_engine::status::StatusChange::Server { server } = &*change
+                if let bridgedock_engine::status::StatusChange::Server { server, .. } = &*change
                     && server.name == name
                 {
-                    last = Some(server.clone());
+                    last = Some((**server).clone());
                 }
             }
             Ok(Err(_)) => {

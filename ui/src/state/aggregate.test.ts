@@ -1,29 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { aggregate } from './aggregate';
-import { server } from './fixtures.test-util';
+import { server, snapshot } from './fixtures.test-util';
 import { describeServer, endpoints } from './server';
 
 describe('aggregate state', () => {
-  it('all running reads as ready', () => {
-    expect(aggregate([server({ name: 'a' }), server({ name: 'b' }), server({ name: 'c' })])).toEqual({ text: '3 servers ready', tone: 'ok' });
-    expect(aggregate([server({ name: 'a' })]).text).toBe('1 server ready');
-  });
-  it('names what is not ready, worst tone wins', () => {
-    expect(aggregate([server({ name: 'a' }), server({ name: 'b', state: 'backoff' })])).toEqual({ text: '1 ready · 1 restarting', tone: 'busy' });
-    expect(aggregate([server({ name: 'a', state: 'failed' })])).toEqual({ text: '1 failed', tone: 'bad' });
-    expect(aggregate([server({ name: 'a', state: 'backoff' }), server({ name: 'b', state: 'crashed' }), server({ name: 'c', state: 'no-command' })]).text).toBe(
-      '1 restarting · 1 failed · 1 not installed',
-    );
-    expect(aggregate([server({ name: 'a', state: 'stopped' })])).toEqual({ text: '1 stopped', tone: 'idle' });
-  });
-  it('counts servers that are starting or not answering; not answering needs attention', () => {
-    const s = [server({ name: 'a' }), server({ name: 'slow', state: 'starting' }), server({ name: 'mute', state: 'not-answering', reason: 'x' })];
-    expect(aggregate(s)).toEqual({ text: '1 ready · 1 starting · 1 not answering', tone: 'bad' });
-    expect(aggregate(s.slice(0, 2))).toEqual({ text: '1 ready · 1 starting', tone: 'busy' });
-    expect(aggregate([server({ name: 'm1', state: 'not-answering' }), server({ name: 'm2', state: 'not-answering' })]).text).toBe('2 not answering');
-  });
-  it('no servers', () => {
-    expect(aggregate([]).text).toBe('No servers configured');
+  it('is the engine’s overview, as it says it', () => {
+    const snap = { ...snapshot([server({ name: 'a' }), server({ name: 'b', state: 'backoff' })]), overview: { health: 'busy' as const, summary: '1 ready · 1 restarting' } };
+    expect(aggregate(snap)).toEqual({ text: '1 ready · 1 restarting', tone: 'busy' });
   });
 });
 
@@ -46,6 +29,21 @@ describe('server card', () => {
     const v = describeServer(server({ name: 'a', state: 'no-command', command: ['npx'], hint: 'install Node.js 18+' }), 0);
     expect(v.panel).toMatchObject({ kind: 'no-command', title: '"npx" not found on PATH', hint: 'install Node.js 18+' });
     expect(v.words).toBe('Not installed');
+  });
+  it('takes its words, colour and buttons from the engine', () => {
+    const exited = server({
+      name: 'a',
+      state: 'stopped',
+      health: 'down',
+      words: 'Exited',
+      summary: 'exited with code 0 by itself, not restarted',
+      last_exit: { at_ms: 0, code: 0, signal: null, reason: 'exited with code 0', requested: false, last_stderr: [] },
+    });
+    const v = describeServer(exited, 0);
+    expect(v).toMatchObject({ words: 'Exited', tone: 'down', canStart: true, canStop: false, canRestart: false });
+    expect(v.detail).toBe('exited with code 0 by itself, not restarted (restart = "on-failure")');
+    const stopping = describeServer(server({ name: 'b', state: 'stopping' }), 0);
+    expect(stopping).toMatchObject({ tone: 'busy', canStart: false, canStop: false, canRestart: false });
   });
   it('crashed shows exit and stderr; last exit reads in words', () => {
     const v = describeServer(

@@ -1,7 +1,24 @@
-import type { ClientSession, ServerStatus, Snapshot } from '../types';
+import type { Actions, ClientSession, Health, ServerStatus, Snapshot, StateName } from '../types';
+
+const acts = (start: boolean, stop: boolean, restart: boolean): Actions => ({ start, stop, restart });
+
+/** What the engine's status hub publishes for each state (engine/src/status/meaning.rs): test
+ * data for the dock, which renders it. A server that exited by itself passes its own. */
+export const MEANING: Record<StateName, { health: Health; words: string; summary: string; actions: Actions }> = {
+  running: { health: 'ok', words: 'Running', summary: 'running', actions: acts(false, true, true) },
+  starting: { health: 'busy', words: 'Starting', summary: 'starting', actions: acts(false, true, true) },
+  'not-answering': { health: 'down', words: 'Not answering', summary: 'not answering', actions: acts(false, true, true) },
+  stopping: { health: 'busy', words: 'Stopping', summary: 'stopping', actions: acts(false, false, false) },
+  backoff: { health: 'busy', words: 'Restarting', summary: 'restarting', actions: acts(false, true, true) },
+  stopped: { health: 'idle', words: 'Stopped', summary: 'stopped', actions: acts(true, false, false) },
+  crashed: { health: 'down', words: 'Crashed', summary: 'crashed', actions: acts(true, false, true) },
+  failed: { health: 'down', words: 'Failed', summary: 'failed (gave up)', actions: acts(true, false, true) },
+  'no-command': { health: 'down', words: 'Not installed', summary: 'cannot start', actions: acts(true, false, false) },
+};
 
 export function server(p: Partial<ServerStatus> & { name: string }): ServerStatus {
   return {
+    ...MEANING[p.state ?? 'running'],
     state: 'running',
     since_ms: 1_000,
     pid: 100,
@@ -51,6 +68,7 @@ export function snapshot(servers: ServerStatus[], p: Partial<Snapshot['bridge']>
       reaped_orphans: [],
       ...p,
     },
+    overview: { health: 'ok', summary: `${servers.length} servers ready` },
     servers,
     clients: [],
   };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { EditorSession, GodotStatus, ServerStatus } from '../types';
+import { MEANING } from './fixtures.test-util';
 import { godotBanners, godotVersionText, linkText, projectName, readinessWords } from './godot';
 
 function godot(over: Partial<GodotStatus> = {}): GodotStatus {
@@ -12,6 +13,7 @@ function godot(over: Partial<GodotStatus> = {}): GodotStatus {
 
 function server(g: GodotStatus, state: ServerStatus['state'] = 'running'): ServerStatus {
   return {
+    ...MEANING[state],
     name: 'godot', state, pid: 1, started_at_ms: 0, uptime_ms: 0, restarts: 0, transport: 'stdio',
     restart_policy: 'on-failure', autostart: true, command: ['uvx'], expected_version: g.expected_version,
     reported_version: g.live_version, last_exit: null, godot: g,

@@ -2,7 +2,6 @@
 // what the view should do with it (log entries to append, words to announce, a resync).
 
 import type { DockEvent, LogLine, ServerStatus, Snapshot } from '../types';
-import { STATE_LOOK } from './aggregate';
 import { type LogEntry, lineEntry, missedEntry } from './logfilter';
 
 export interface DockState {
@@ -28,8 +27,8 @@ export interface Outcome {
 const instanceOf = (s: Snapshot) => `${s.bridge.pid}@${s.bridge.started_at_ms}`;
 
 function describeChange(prev: ServerStatus | undefined, next: ServerStatus): string | null {
-  if (prev && prev.state === next.state) return null;
-  return `${next.name}: ${STATE_LOOK[next.state]?.words.toLowerCase() ?? next.state}`;
+  if (prev && prev.state === next.state && prev.words === next.words) return null;
+  return `${next.name}: ${next.words.toLowerCase()}`;
 }
 
 function upsert<T>(list: readonly T[], item: T, same: (a: T) => boolean): T[] {
@@ -95,7 +94,7 @@ export function reduce(state: DockState, ev: DockEvent, nowMs: number): Outcome 
       const prev = state.snapshot.servers.find((s) => s.name === ev.server.name);
       const servers = upsert(state.snapshot.servers, ev.server, (s) => s.name === ev.server.name);
       const d = describeChange(prev, ev.server);
-      let next: DockState = { ...state, snapshot: { ...state.snapshot, servers } };
+      let next: DockState = { ...state, snapshot: { ...state.snapshot, servers, overview: ev.overview ?? state.snapshot.overview } };
       next = raiseOffset(next, ev.server.started_at_ms, nowMs);
       next = raiseOffset(next, ev.server.last_exit?.at_ms, nowMs);
       return { ...none, state: next, announce: d ? [d] : [] };

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { STATE_LOOK } from './aggregate';
 import { server } from './fixtures.test-util';
 import { capabilityWords, describeServer, protocolFacts } from './server';
 
@@ -36,8 +35,7 @@ describe('a server that is not answering (alive, not crashed)', () => {
   const mute = server({ name: 'mute', state: 'not-answering', since_ms: 0, pid: 4242, reason, last_line: 'mute: up pid 4242, answering nothing' });
 
   it('reads "Not answering" in the red family', () => {
-    expect(STATE_LOOK['not-answering']).toEqual({ words: 'Not answering', tone: 'bad' });
-    expect(describeServer(mute, 3_000)).toMatchObject({ words: 'Not answering', tone: 'bad', detail: 'Alive for 3 s, not answering' });
+    expect(describeServer(mute, 3_000)).toMatchObject({ words: 'Not answering', tone: 'down', detail: 'Alive for 3 s, not answering' });
   });
 
   it('gets a panel with the reason as a sentence and its last line', () => {

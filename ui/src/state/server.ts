@@ -1,7 +1,7 @@
 // What a server card shows, derived from its status and the time. Pure.
 
 import type { Capabilities, ServerStatus } from '../types';
-import { STATE_LOOK, type Tone } from './aggregate';
+import type { Tone } from './aggregate';
 import { ago, backoffText, describeExit, failedText, formatUptime } from './time';
 
 export interface Panel {
@@ -45,7 +45,6 @@ export interface ServerView {
 }
 
 export function describeServer(s: ServerStatus, nowMs: number): ServerView {
-  const look = STATE_LOOK[s.state] ?? { words: s.state, tone: 'idle' as Tone };
   const upSince = s.state === 'running' ? (s.since_ms ?? s.started_at_ms) : null;
   const uptime = upSince !== null && upSince !== undefined ? formatUptime(nowMs - upSince) : '—';
   let detail = '';
@@ -76,7 +75,8 @@ export function describeServer(s: ServerStatus, nowMs: number): ServerView {
       detail = 'stopping…';
       break;
     case 'stopped':
-      detail = s.autostart ? 'stopped' : 'stopped (autostart off)';
+      // Exited by itself (the engine says so in its words), or stopped on request.
+      detail = s.words === 'Exited' ? `${s.summary} (restart = "${s.restart_policy}")` : s.autostart ? 'stopped' : 'stopped (autostart off)';
       break;
     case 'backoff':
       detail = backoffText(s.attempt ?? 1, s.next_at_ms ?? nowMs, nowMs);
@@ -103,23 +103,18 @@ export function describeServer(s: ServerStatus, nowMs: number): ServerView {
   }
   const e = s.last_exit;
   const lastExit = e ? `${e.requested ? 'stopped by request' : e.reason || describeExit(e.code, e.signal)} · ${ago(e.at_ms, nowMs)}` : null;
-  const st = s.state;
-  // A process that is up (even one not answering) can be stopped or restarted; starting it
-  // again would do nothing, so Start waits until it is down. The tray follows the same rules
-  // (src-tauri/src/summary.rs `actions`).
-  const alive = st === 'running' || st === 'starting' || st === 'not-answering';
   return {
-    words: look.words,
-    tone: look.tone,
+    words: s.words,
+    tone: s.health,
     detail,
     lastLine,
     protocol: protocolFacts(s),
     uptime,
     panel,
     lastExit,
-    canStart: st === 'stopped' || st === 'crashed' || st === 'failed' || st === 'no-command',
-    canStop: alive || st === 'backoff',
-    canRestart: alive || st === 'backoff' || st === 'crashed' || st === 'failed',
+    canStart: s.actions.start,
+    canStop: s.actions.stop,
+    canRestart: s.actions.restart,
   };
 }
 

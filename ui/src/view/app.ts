@@ -66,7 +66,7 @@ function copyButton(id: string, text: string, label: string, vm: ViewModel) {
 
 export function renderHeader(vm: ViewModel): HTMLElement {
   const snap = vm.snapshot;
-  const agg = snap ? aggregate(snap.servers) : { text: vm.conn.kind === 'open' ? 'Loading…' : 'Connecting…', tone: 'idle' as const };
+  const agg = snap ? aggregate(snap) : { text: vm.conn.kind === 'open' ? 'Loading…' : 'Connecting…', tone: 'idle' as const };
   const offline = vm.conn.kind !== 'open' && vm.everConnected;
   const b = snap?.bridge;
   return h(
