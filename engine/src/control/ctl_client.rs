@@ -151,9 +151,14 @@ fn status_table_at(snap: &Snapshot, now: u64) -> String {
             (None, Some(e)) => format!("? (expected {e})"),
             (None, None) => "-".into(),
         };
+        // A server that exited by itself reads so, as in the dock and the tray.
+        let state = match s.state {
+            crate::status::ServerState::Stopped => s.meaning.summary.clone(),
+            _ => s.state.headline(now),
+        };
         rows.push([
             s.name.clone(),
-            s.state.headline(now),
+            state,
             s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
             s.uptime_ms
                 .map(format_duration_ms)
@@ -171,7 +176,7 @@ fn status_table_at(snap: &Snapshot, now: u64) -> String {
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = format!(
-        "bridgedock {} (pid {}) — API {}, up {}\n",
+        "bridgedock {} (pid {}) — API {}, up {} — {}\n",
         snap.bridge.version,
         snap.bridge.pid,
         if snap.bridge.address.is_empty() {
@@ -179,7 +184,8 @@ fn status_table_at(snap: &Snapshot, now: u64) -> String {
         } else {
             &snap.bridge.address
         },
-        format_duration_ms(snap.bridge.uptime_ms)
+        format_duration_ms(snap.bridge.uptime_ms),
+        snap.overview.summary
     );
     for r in &rows {
         let line: Vec<String> = r
@@ -269,18 +275,21 @@ mod tests {
                 state_dir: "/tmp/s".into(),
                 reaped_orphans: Vec::new(),
             },
-            overview: Default::default(),
+            overview: crate::status::Overview::of(&servers),
             servers,
             clients: Vec::new(),
         }
     }
 
+    /// A server as the status hub publishes it, its meaning included.
     fn server(name: &str, state: ServerState, pid: Option<u32>) -> ServerStatus {
-        ServerStatus {
+        let mut s = ServerStatus {
             state,
             pid,
             ..ServerStatus::new(name)
-        }
+        };
+        s.meaning = crate::status::Meaning::of(&s);
+        s
     }
 
     #[test]
@@ -321,6 +330,10 @@ mod tests {
         );
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(
+            lines[0],
+            "bridgedock 0.1.0 (pid 1) — API 127.0.0.1:7455, up 2 min — 1 ready · 1 starting · 1 not answering · 1 not installed"
+        );
+        assert_eq!(
             lines[1..6],
             [
                 "SERVER      STATE                        PID  UPTIME  RESTARTS  VERSION  LAST EXIT",
@@ -352,6 +365,26 @@ mod tests {
         );
         assert!(
             table.ends_with("demo    stopped  -    -       0         -        -\n"),
+            "{table}"
+        );
+        // One that exited by itself says so, in the engine's words.
+        let mut exited = server("demo", ServerState::Stopped, None);
+        exited.last_exit = Some(crate::status::ExitInfo {
+            at_ms: 0,
+            code: Some(0),
+            signal: None,
+            reason: "exited with code 0".into(),
+            requested: false,
+            last_stderr: vec![],
+        });
+        exited.meaning = crate::status::Meaning::of(&exited);
+        let table = status_table_at(&snapshot(vec![exited]), 0);
+        assert!(
+            table.contains("demo    exited with code 0 by itself, not restarted  -"),
+            "{table}"
+        );
+        assert!(
+            table.lines().next().unwrap().ends_with("— 1 exited"),
             "{table}"
         );
     }
