@@ -949,8 +949,27 @@ pub fn to_toml(config: &Config) -> String {
     }
     for (name, server) in &config.servers {
         let _ = writeln!(out, "\n{}", server_section(name));
+        if let Some(godot) = &server.godot {
+            // bridgedock builds godot-ai's command line itself: it has no `args`.
+            let _ = writeln!(out, "kind = \"godot-ai\"");
+            let defaults = crate::config::GodotAiConfig::default();
+            if godot.http_port != defaults.http_port {
+                let _ = writeln!(out, "http_port = {}", godot.http_port);
+            }
+            if godot.ws_port != defaults.ws_port {
+                let _ = writeln!(out, "ws_port = {}", godot.ws_port);
+            }
+            if !godot.dependency_overrides.is_empty() {
+                let o: Vec<String> = godot
+                    .dependency_overrides
+                    .iter()
+                    .map(|a| toml_string(a))
+                    .collect();
+                let _ = writeln!(out, "dependency_overrides = [{}]", o.join(", "));
+            }
+        }
         let _ = writeln!(out, "command = {}", toml_string(&server.command));
-        if !server.args.is_empty() {
+        if !server.args.is_empty() && server.godot.is_none() {
             let args: Vec<String> = server.args.iter().map(|a| toml_string(a)).collect();
             let _ = writeln!(out, "args = [{}]", args.join(", "));
         }
@@ -1200,6 +1219,14 @@ stop_grace = 2
         time.stop_grace = Duration::from_millis(1500);
         let mut odd = ServerConfig::new("x");
         odd.stop_grace = Duration::from_nanos(1_000_000_007);
+        // A kind keeps its own keys (they used to be dropped: the file came back a plain `uvx`).
+        let mut godot = ServerConfig::new("uvx");
+        godot.version = Some("4.3.1".into());
+        godot.godot = Some(crate::config::GodotAiConfig {
+            http_port: 8100,
+            ws_port: 9500,
+            dependency_overrides: vec!["certifi>=2026.10.18".into()],
+        });
         let config = Config {
             bridge: BridgeConfig {
                 host: "::1".into(),
@@ -1213,6 +1240,7 @@ stop_grace = 2
                 ("time".into(), time),
                 ("plain".into(), ServerConfig::new("npx")),
                 ("odd".into(), odd),
+                ("godot".into(), godot),
             ]),
             source: ConfigSource::McpServersJson(PathBuf::from("mcp.json")),
         };
