@@ -65,7 +65,7 @@ impl Engine {
             log_file_max_bytes,
             log_files_kept,
         } = options;
-        create_private_dir(&state_dir)?;
+        crate::paths::create_private_dir(&state_dir)?;
         let files_shutdown = CancellationToken::new();
         let file_writer = logs::spawn_file_writer(
             &logs,
@@ -243,15 +243,4 @@ fn is_transport_chatter(target: &str) -> bool {
     ]
     .iter()
     .any(|c| target == *c || target.starts_with(&format!("{c}::")))
-}
-
-/// Creates `dir` (and parents) readable only by its owner: it holds logs and child records.
-pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
 }

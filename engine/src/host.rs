@@ -16,7 +16,7 @@ use crate::config::{self, Config};
 use crate::control::access::Access;
 use crate::control::{api, token};
 use crate::logs::LogHub;
-use crate::{Engine, EngineOptions, demo, engine, paths};
+use crate::{Engine, EngineOptions, demo, paths};
 
 pub struct HostOptions {
     /// A config file given explicitly (`--config`); else CONFIG_DIR/config.toml, else the demo.
@@ -104,7 +104,7 @@ impl Host {
                 }
             })?;
         let address = listener.local_addr()?;
-        engine::create_private_dir(&state_dir)
+        paths::create_private_dir(&state_dir)
             .with_context(|| format!("cannot create the state dir {}", state_dir.display()))?;
         #[cfg(unix)]
         let ctl_socket = crate::control::ctl_socket::bind(

@@ -32,3 +32,14 @@ pub fn state_dir() -> PathBuf {
 pub fn default_config_file() -> PathBuf {
     config_dir().join("config.toml")
 }
+
+/// Creates `dir` (and parents) readable only by its owner: it holds logs and child records.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}

@@ -5,13 +5,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Circuit {
-    Closed,
-    Open,
-    HalfOpen,
-}
+pub use crate::status::Circuit;
 
 #[derive(Debug, Clone)]
 pub struct Breaker {

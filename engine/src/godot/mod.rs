@@ -81,9 +81,9 @@ pub fn prepare(config: &mut Config, state_dir: &Path) -> std::io::Result<Vec<God
         };
         let version = spec.version.clone().unwrap_or_default();
         let dir = state_dir.join("godot-ai").join(name);
-        crate::engine::create_private_dir(&dir)?;
+        crate::paths::create_private_dir(&dir)?;
         let private_records = dir.join("capabilities");
-        crate::engine::create_private_dir(&private_records)?;
+        crate::paths::create_private_dir(&private_records)?;
         let caps = Capabilities::load_or_create(&dir.join("capabilities.json"))?;
         let backend_http_port = free_port()?;
         let backend_ws_port = free_port()?;

@@ -119,7 +119,7 @@ pub fn publish(path: &Path, record: &Record) -> std::io::Result<()> {
 /// directory 0700.
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
-        crate::engine::create_private_dir(dir)?;
+        crate::paths::create_private_dir(dir)?;
     }
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     {
@@ -148,7 +148,7 @@ pub struct PortClaim {
 }
 
 pub fn claim_port(dir: &Path, http_port: u16) -> std::io::Result<PortClaim> {
-    crate::engine::create_private_dir(dir)?;
+    crate::paths::create_private_dir(dir)?;
     let path = dir.join(format!("http-{http_port}.lock"));
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);

@@ -10,6 +10,6 @@ mod model;
 pub use hub::{StatusChange, StatusHub, StatusSubscription};
 pub use meaning::{Actions, Health, Meaning, Overview};
 pub use model::{
-    BridgeStatus, ClientSession, Diagnosis, EditorSession, ExitInfo, GodotStatus, ReapedOrphan,
-    ServerState, ServerStatus, Snapshot, describe_exit, format_duration_ms, now_ms,
+    BridgeStatus, Circuit, ClientSession, Diagnosis, EditorSession, ExitInfo, GodotStatus,
+    ReapedOrphan, ServerState, ServerStatus, Snapshot, describe_exit, format_duration_ms, now_ms,
 };

@@ -202,6 +202,17 @@ pub fn format_duration_ms(ms: u64) -> String {
     }
 }
 
+/// A link's circuit breaker, as status shows it: closed (passing), open (paused after repeated
+/// failures), half-open (letting one attempt through). The breaker itself belongs to whoever
+/// keeps the link (godot-ai's editor relay today).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Circuit {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
 /// How a server's previous process ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExitInfo {
@@ -287,7 +298,7 @@ pub struct GodotStatus {
     pub record_path: String,
     pub editors: Vec<EditorSession>,
     /// The worst circuit among the editors' links to godot-ai's editor WebSocket.
-    pub circuit: crate::godot::breaker::Circuit,
+    pub circuit: Circuit,
     pub circuit_failures: u32,
     pub diagnoses: Vec<Diagnosis>,
     /// A compatible godot-ai bridgedock did not start holds the HTTP port: bridgedock's
@@ -317,7 +328,7 @@ pub struct EditorSession {
     pub upstream_since_ms: u64,
     /// The circuit breaker on this editor's link to godot-ai's WebSocket: it opens after 5
     /// failed attempts within 60 s and lets one attempt through 30 s later.
-    pub circuit: crate::godot::breaker::Circuit,
+    pub circuit: Circuit,
     pub circuit_failures: u32,
     /// Attempts to reach godot-ai again since it went away (0 when connected).
     pub reconnect_attempts: u32,
