@@ -45,6 +45,7 @@ pub struct Engine {
     logs: LogHub,
     bridge: Bridge,
     supervisor: Supervisor,
+    /// The config as the user wrote it (kinds' launch plans are not in it).
     config: Config,
     state_dir: PathBuf,
     /// The editor side of every `kind = "godot-ai"` server, by name.
@@ -59,7 +60,7 @@ pub struct Engine {
 impl Engine {
     pub async fn start(options: EngineOptions, logs: LogHub) -> std::io::Result<Engine> {
         let EngineOptions {
-            mut config,
+            config,
             state_dir,
             tuning,
             log_file_max_bytes,
@@ -93,9 +94,17 @@ impl Engine {
         });
         let records = ChildRecords::new(&state_dir);
         status.record_reaped(records.reap_orphans().await);
-        let plans = crate::godot::prepare(&mut config, &state_dir)?;
-        let (bridge, links) = Bridge::start(&config, &status, &logs);
-        let supervisor = Supervisor::spawn(&config, &status, &logs, &records, &tuning, links);
+        // A kind lays out its servers; what is launched is its plan, the user's config stays
+        // as written (it is what the faces show and write back).
+        let plans = crate::godot::prepare(&config, &state_dir)?;
+        let mut launched = config.clone();
+        for plan in &plans {
+            launched
+                .servers
+                .insert(plan.name.clone(), plan.launch.clone());
+        }
+        let (bridge, links) = Bridge::start(&launched, &status, &logs);
+        let supervisor = Supervisor::spawn(&launched, &status, &logs, &records, &tuning, links);
         let godot_shutdown = CancellationToken::new();
         let godot = plans
             .into_iter()

@@ -186,6 +186,8 @@ def bridge_url(d: GodotDaemon) -> str:
 async def test_an_ai_client_reaches_the_editor_through_bridgedock(bd: GodotDaemon, tmp_path: Path) -> None:
     status = bd.godot()
     assert status["command"][0].endswith("uvx") and f"godot-ai=={VERSION}" in status["command"]
+    # It is launched to speak Streamable HTTP, and status says so.
+    assert "streamable-http" in status["command"] and status["transport"] == "http"
     g = status["godot"]
     assert g["listening"] and g["live_version"] == VERSION and g["expected_version"] == VERSION
     assert status["reported_version"] == VERSION

@@ -38,8 +38,8 @@ pub struct Bridge {
 
 impl Bridge {
     /// Starts one router per configured MCP server; returns the bridge and, per server, the
-    /// link sender its supervisor actor feeds. A `kind = "godot-ai"` server gets none: its
-    /// clients reach godot-ai over HTTP (see [`crate::godot`]), never its stdio.
+    /// link sender its supervisor actor feeds. A server launched to speak HTTP (godot-ai) gets
+    /// none: nothing would reach its stdio (see [`crate::godot`]).
     pub fn start(
         config: &Config,
         status: &StatusHub,
@@ -49,7 +49,11 @@ impl Bridge {
         let stopping = CancellationToken::new();
         let mut routers = BTreeMap::new();
         let mut links = BTreeMap::new();
-        for (name, spec) in config.servers.iter().filter(|(_, s)| s.godot.is_none()) {
+        for (name, spec) in config
+            .servers
+            .iter()
+            .filter(|(_, s)| s.transport == crate::config::Transport::Stdio)
+        {
             let (tx, rx) = mpsc::channel(LINK_QUEUE);
             let options = RouterOptions {
                 request_timeout: spec.request_timeout,

@@ -74,19 +74,23 @@ impl Default for BridgeConfig {
     }
 }
 
-/// How bridgedock talks to a server. Only stdio today; the enum leaves room for more.
+/// How bridgedock talks to a server: stdio for servers it spawns from config today.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Transport {
     #[default]
     Stdio,
+    /// Streamable HTTP. Not a config setting yet: a kind whose server speaks HTTP (godot-ai)
+    /// launches it so, and status says so.
+    Http,
 }
 
 impl Transport {
-    /// The spelling used in config files.
+    /// The spelling used in config files and status.
     pub fn as_str(self) -> &'static str {
         match self {
             Transport::Stdio => "stdio",
+            Transport::Http => "http",
         }
     }
 }

@@ -54,6 +54,9 @@ pub struct GodotPlan {
     pub dir: PathBuf,
     /// Where the plugin reads records (`~/.config/godot-ai/capabilities`).
     pub public_record_dir: PathBuf,
+    /// The server as bridgedock launches it: the user's entry with godot-ai's command line,
+    /// private ports and capabilities (in its environment).
+    pub launch: crate::config::ServerConfig,
 }
 
 impl GodotPlan {
@@ -68,15 +71,17 @@ impl GodotPlan {
     }
 }
 
-/// Fills in the command line of every `kind = "godot-ai"` server and returns their plans.
+/// Lays out every `kind = "godot-ai"` server of `config`: its state dir, capabilities and private
+/// ports, and the command line bridgedock runs it with. The user's config is left as it is; the
+/// engine launches [`GodotPlan::launch`] instead of the server's own entry.
 ///
 /// `command = "uvx"` (the default) runs `uvx --from godot-ai==VERSION godot-ai …`; any other
 /// command is taken to be a godot-ai executable (say, in a venv you manage) and gets only the
 /// server's arguments.
-pub fn prepare(config: &mut Config, state_dir: &Path) -> std::io::Result<Vec<GodotPlan>> {
+pub fn prepare(config: &Config, state_dir: &Path) -> std::io::Result<Vec<GodotPlan>> {
     let mut plans = Vec::new();
-    for (name, spec) in config.servers.iter_mut() {
-        let Some(godot) = spec.godot.clone() else {
+    for (name, spec) in &config.servers {
+        let Some(godot) = &spec.godot else {
             continue;
         };
         let version = spec.version.clone().unwrap_or_default();
@@ -87,7 +92,7 @@ pub fn prepare(config: &mut Config, state_dir: &Path) -> std::io::Result<Vec<God
         let caps = Capabilities::load_or_create(&dir.join("capabilities.json"))?;
         let backend_http_port = free_port()?;
         let backend_ws_port = free_port()?;
-        let plan = GodotPlan {
+        let mut plan = GodotPlan {
             name: name.clone(),
             version: version.clone(),
             http_port: godot.http_port,
@@ -97,6 +102,7 @@ pub fn prepare(config: &mut Config, state_dir: &Path) -> std::io::Result<Vec<God
             caps: caps.clone(),
             dir: dir.clone(),
             public_record_dir: record::user_capability_dir(),
+            launch: spec.clone(),
         };
         let mut args = Vec::new();
         let is_uvx = Path::new(&spec.command)
@@ -127,12 +133,17 @@ pub fn prepare(config: &mut Config, state_dir: &Path) -> std::io::Result<Vec<God
         ] {
             args.push(a.to_owned());
         }
-        spec.args = args;
-        spec.env
+        let launch = &mut plan.launch;
+        launch.args = args;
+        // godot-ai speaks Streamable HTTP: AI clients reach it over HTTP, never its stdio.
+        launch.transport = crate::config::Transport::Http;
+        launch
+            .env
             .insert("GODOT_AI_HTTP_CAPABILITY".into(), caps.http.clone());
-        spec.env
+        launch
+            .env
             .insert("GODOT_AI_WS_TOKEN".into(), caps.websocket.clone());
-        spec.env.insert(
+        launch.env.insert(
             "GODOT_AI_CAPABILITY_DIR".into(),
             private_records.display().to_string(),
         );
