@@ -21,5 +21,6 @@ pub mod paths;
 pub mod protocol;
 pub mod status;
 pub mod supervisor;
+pub mod upstream;
 
 pub use engine::{Engine, EngineOptions};

@@ -483,7 +483,7 @@ pub async fn delete(bridge: &Bridge, server: &str, headers: HeaderMap) -> Respon
     match bridge.http_sessions().get(sid, server) {
         Some(session) => {
             bridge.http_sessions().remove(sid);
-            session.end("ended by the client (DELETE)").await;
+            session.end_by_client("ended by the client (DELETE)").await;
             StatusCode::OK.into_response()
         }
         None => session_not_found(server),

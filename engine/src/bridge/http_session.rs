@@ -186,13 +186,27 @@ impl HttpSession {
 
     /// Ends the session: the router forgets it and every open stream closes.
     pub async fn end(&self, reason: &str) {
+        self.finish(reason, false).await;
+    }
+
+    /// The client ended the session (DELETE): as [`HttpSession::end`], and its return would be
+    /// a new session, not a reconnect.
+    pub async fn end_by_client(&self, reason: &str) {
+        self.finish(reason, true).await;
+    }
+
+    async fn finish(&self, reason: &str, by_client: bool) {
         {
             let mut st = self.state.lock();
             st.ended = true;
             st.get = None;
             st.inflight.clear();
         }
-        self.router.detach(self.router_session, reason).await;
+        if by_client {
+            self.router.end(self.router_session, reason).await;
+        } else {
+            self.router.detach(self.router_session, reason).await;
+        }
     }
 
     fn route(&self, text: String) {

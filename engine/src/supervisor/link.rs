@@ -1,9 +1,11 @@
 //! The seam between a supervised process and whoever speaks MCP with it (the bridge's router).
 //!
-//! For each process it spawns, the actor announces `Up` with a sender for the child's stdin,
-//! forwards every stdout line, and announces `Down` the moment the process is going away — so
-//! the router can fail what was in flight at once, before the tree is even reaped. Each event
-//! carries the process's generation, so nothing from a dead process bleeds into the next.
+//! For each process it spawns, the actor announces `Up` with a queue toward the server,
+//! forwards every message the server sends, and announces `Down` the moment the process is
+//! going away — so the router can fail what was in flight at once, before the tree is even
+//! reaped. Each event carries the process's generation, so nothing from a dead process bleeds
+//! into the next. How the messages travel is the upstream's business: the child's stdin and
+//! stdout (here), or Streamable HTTP to a port it listens on ([`crate::upstream`]).
 
 use std::sync::Arc;
 
@@ -36,6 +38,13 @@ pub enum LinkEvent {
     Line { generation: u64, line: String },
     /// The process is going away (or is gone); `reason` is for people.
     Down { generation: u64, reason: String },
+    /// The answers to these requests (bridgedock's ids, as sent) will never come, though the
+    /// process lives on: an HTTP upstream's answer stream was cut, say. `reason` is for people.
+    Lost {
+        generation: u64,
+        ids: Vec<serde_json::Value>,
+        reason: String,
+    },
 }
 
 /// Whether a new process answered the MCP handshake; the supervisor shows it as running only

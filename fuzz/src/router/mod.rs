@@ -201,6 +201,7 @@ impl Harness {
             outbound_cap_bytes: OUTBOUND_CAP_BYTES,
             server_requests_max: SERVER_REQUESTS_MAX,
             input_wait: INPUT_WAIT,
+            behind: None,
         };
         let handle = router::spawn(
             "fz",

@@ -34,13 +34,13 @@ pub enum RouterMsg {
         msg: Map<String, Value>,
     },
     /// A plain request read by its envelope only (see [`FastRequest`]).
-    Forward {
-        session: u64,
-        request: FastRequest,
-    },
+    Forward { session: u64, request: FastRequest },
     Detach {
         session: u64,
         reason: String,
+        /// The client ended the session itself (an HTTP DELETE): if it comes back, that is a
+        /// new session, not a reconnect.
+        ended: bool,
     },
     /// Asks how much routing state the router holds (see [`RouterOccupancy`]).
     Occupancy {
@@ -140,10 +140,22 @@ impl RouterHandle {
         answer.await.ok()
     }
 
+    /// The client's connection is gone (`reason`); the same client back within a minute is a
+    /// reconnect.
     pub async fn detach(&self, session: u64, reason: impl Into<String>) {
+        self.send_detach(session, reason.into(), false).await;
+    }
+
+    /// The client ended its session itself (an HTTP DELETE): gone for good.
+    pub async fn end(&self, session: u64, reason: impl Into<String>) {
+        self.send_detach(session, reason.into(), true).await;
+    }
+
+    async fn send_detach(&self, session: u64, reason: String, ended: bool) {
         let msg = RouterMsg::Detach {
             session,
-            reason: reason.into(),
+            reason,
+            ended,
         };
         let _ = self.tx.send(Inbound { msg, _room: None }).await;
     }

@@ -312,9 +312,35 @@ impl Router {
         }
         self.resubscribe();
         if restarted {
+            self.carry_sessions_over();
             self.notify_lists_may_have_changed();
         }
         self.flush_waiting();
+    }
+
+    /// The sessions that were there when the last process went away go on with this one: each
+    /// counts a reconnect (the dock's client row), and the server's log says so once.
+    fn carry_sessions_over(&mut self) {
+        let Some(down) = self.down_at_ms.take() else {
+            return;
+        };
+        let mut carried = 0;
+        for s in self.sessions.values_mut() {
+            if s.info.connected_at_ms <= down {
+                s.info.reconnects += 1;
+                self.status.put_client(s.info.clone());
+                carried += 1;
+            }
+        }
+        if carried > 0 {
+            tracing::info!(
+                server = %self.server,
+                "`{}`: {carried} client session{} carried over — bridgedock's session was opened again on the restarted {}; the clients keep theirs",
+                self.server,
+                if carried == 1 { "" } else { "s" },
+                self.opts.behind.as_deref().unwrap_or("server")
+            );
+        }
     }
 
     /// The era the current process speaks, once it is ready.

@@ -54,7 +54,45 @@ impl Router {
                     self.server_gone(&reason);
                 }
             }
+            LinkEvent::Lost {
+                generation,
+                ids,
+                reason,
+            } => {
+                if self
+                    .link
+                    .as_ref()
+                    .is_some_and(|l| l.generation == generation)
+                {
+                    // Answered as the server would have, with an error: every kind of request
+                    // in flight (a client's call, bridgedock's own handshake) ends its usual way.
+                    let message = self.gone_message(&reason);
+                    for id in ids {
+                        let error = json!({"jsonrpc": "2.0", "id": id, "error": {
+                            "code": SERVER_UNREACHABLE, "message": message,
+                        }});
+                        self.server_line(&error.to_string());
+                    }
+                }
+            }
         }
+    }
+
+    /// Who answers behind this router, in people's words: "server `time`", or what a kind
+    /// runs there, "godot-ai (server `godot`)".
+    pub(super) fn who(&self) -> String {
+        match &self.opts.behind {
+            Some(what) => format!("{what} (server `{}`)", self.server),
+            None => format!("server `{}`", self.server),
+        }
+    }
+
+    /// A request the server will not answer because it went away (`reason`).
+    fn gone_message(&self, reason: &str) -> String {
+        format!(
+            "{} went away before answering ({reason}); the request was not completed — bridgedock brings the server back per its restart policy, so you can retry",
+            self.who()
+        )
     }
 
     /// The server process went away: every request in flight fails now, naming the server
@@ -67,11 +105,9 @@ impl Router {
                 self.server
             )
         } else {
-            format!(
-                "server `{}` went away before answering ({reason}); the request was not completed — bridgedock brings the server back per its restart policy, so you can retry",
-                self.server
-            )
+            self.gone_message(reason)
         };
+        self.down_at_ms = Some(crate::status::now_ms());
         for (_, p) in self.inflight.drain() {
             if let PendingKind::Client(call) = p.kind {
                 self.stats.error();

@@ -99,6 +99,9 @@ pub struct RouterOptions {
     pub outbound_cap_bytes: usize,
     pub server_requests_max: usize,
     pub input_wait: Duration,
+    /// What a kind runs behind this server, in people's words ("godot-ai"): messages then say
+    /// "godot-ai (server `godot`) went away", not just "server `godot`".
+    pub behind: Option<String>,
 }
 
 impl Default for RouterOptions {
@@ -112,6 +115,7 @@ impl Default for RouterOptions {
             outbound_cap_bytes: OUTBOUND_CAP_BYTES,
             server_requests_max: SERVER_REQUESTS_MAX,
             input_wait: INPUT_WAIT,
+            behind: None,
         }
     }
 }
@@ -214,6 +218,9 @@ struct Router {
     status: StatusHub,
     logs: LogHub,
     link: Option<Link>,
+    /// When the last process went away (epoch ms): the sessions older than that are carried
+    /// over to the next one.
+    down_at_ms: Option<u64>,
     /// What the server said about itself in its last handshake; clients are answered from it,
     /// also while a new process starts.
     known: Option<Known>,
@@ -267,6 +274,7 @@ impl Router {
             status,
             logs,
             link: None,
+            down_at_ms: None,
             known: None,
             init_waiters: Vec::new(),
             sessions: HashMap::new(),
@@ -359,7 +367,11 @@ impl Router {
             }
             RouterMsg::Message { session, msg } => self.client_message(session, msg),
             RouterMsg::Forward { session, request } => self.client_fast_request(session, request),
-            RouterMsg::Detach { session, reason } => self.detach(session, &reason),
+            RouterMsg::Detach {
+                session,
+                reason,
+                ended,
+            } => self.detach(session, &reason, ended),
             RouterMsg::Occupancy { reply } => {
                 let _ = reply.send(self.occupancy());
             }

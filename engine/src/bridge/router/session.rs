@@ -162,14 +162,14 @@ impl Router {
                     format!("client too slow: its queue stayed full for {secs} s"),
                 );
             }
-            self.detach(id, "too slow");
+            self.detach(id, "too slow", false);
         }
     }
 
     /// Forgets a session: its requests in flight are cancelled at the server, the server's
     /// requests waiting for its answer are answered with an error, its subscriptions released.
     /// Calls it handed over for a retry (parked) are no longer its own and stay.
-    pub(super) fn detach(&mut self, session: u64, reason: &str) {
+    pub(super) fn detach(&mut self, session: u64, reason: &str, ended: bool) {
         let Some(s) = self.sessions.remove(&session) else {
             return;
         };
@@ -205,7 +205,7 @@ impl Router {
         self.waiting.retain(|w| w.session != session);
         self.init_waiters.retain(|w| w.session != session);
         self.subscriptions_changed(&s.subscriptions, &s.listens);
-        if s.info.client_name.is_some() {
+        if s.info.client_name.is_some() && !ended {
             if self.gone.len() >= 256 {
                 self.gone.pop_front();
             }

@@ -1717,3 +1717,72 @@ async fn a_call_from_before_its_session_turned_modern_is_asked_nothing() {
         "no call can be asked: {refused}"
     );
 }
+
+#[tokio::test]
+async fn an_answer_the_upstream_lost_fails_that_call_in_the_kinds_words_and_the_session_goes_on() {
+    let mut rig = Rig::with(RouterOptions {
+        behind: Some("godot-ai".into()),
+        ..RouterOptions::default()
+    });
+    rig.up_legacy(json!({"tools": {}})).await;
+    let mut client = rig.attach().await;
+    rig.send(&client, initialize(1)).await;
+    assert!(client.reads().await.get("result").is_some());
+    rig.send(
+        &client,
+        json!({"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": {"name": "x"}}),
+    )
+    .await;
+    let sent = rig.server_reads().await;
+    assert_eq!(sent["method"], "tools/call");
+    // An HTTP upstream's answer stream was cut: the router answers that call, the process
+    // lives on.
+    rig.link
+        .send(LinkEvent::Lost {
+            generation: rig.generation,
+            ids: vec![sent["id"].clone()],
+            reason: "its answer stream was cut off".into(),
+        })
+        .await
+        .unwrap();
+    let failed = client.reads().await;
+    assert_eq!(failed["id"], "a");
+    assert_eq!(failed["error"]["code"], jsonrpc::SERVER_UNREACHABLE);
+    let message = failed["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "godot-ai (server `srv`) went away before answering (its answer stream was cut off)"
+        ),
+        "{message}"
+    );
+    // A loss of another generation's request is not this process's: nothing happens.
+    rig.link
+        .send(LinkEvent::Lost {
+            generation: rig.generation + 7,
+            ids: vec![json!(1)],
+            reason: "stale".into(),
+        })
+        .await
+        .unwrap();
+    // The server restarts under the session: the session goes on and counts a reconnect.
+    rig.down().await;
+    rig.up_legacy(json!({"tools": {}})).await;
+    rig.send(
+        &client,
+        json!({"jsonrpc": "2.0", "id": "b", "method": "tools/list"}),
+    )
+    .await;
+    let sent = rig.server_reads().await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": sent["id"], "result": {"tools": []}}))
+        .await;
+    loop {
+        let m = client.reads().await;
+        if m["id"] == "b" {
+            assert!(m.get("result").is_some(), "{m}");
+            break;
+        }
+    }
+    let clients = rig.status.snapshot().clients;
+    assert_eq!(clients.len(), 1);
+    assert_eq!(clients[0].reconnects, 1, "{clients:?}");
+}

@@ -169,10 +169,16 @@ impl Router {
                     .server(&self.server)
                     .map(|s| s.state.describe(now_ms()))
                     .unwrap_or_else(|| "unknown".into());
-                format!(
-                    "server `{}` is not available ({state}); waited {waited_words} for it",
-                    self.server
-                )
+                match &self.opts.behind {
+                    Some(what) => format!(
+                        "server `{}`: {what} is not answering ({state}); waited {waited_words} for it",
+                        self.server
+                    ),
+                    None => format!(
+                        "server `{}` is not available ({state}); waited {waited_words} for it",
+                        self.server
+                    ),
+                }
             }
         };
         RpcError {
