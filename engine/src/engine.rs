@@ -19,6 +19,7 @@ use crate::status::{BridgeStatus, ServerStatus, Snapshot, StatusHub, now_ms};
 use crate::supervisor::{
     Action, ChildRecords, ControlError, RestartTuning, ServerHandle, Supervisor,
 };
+use crate::upstream::HttpReach;
 
 pub struct EngineOptions {
     pub config: Config,
@@ -103,17 +104,31 @@ impl Engine {
                 .servers
                 .insert(plan.name.clone(), plan.launch.clone());
         }
-        let (bridge, links) = Bridge::start(&launched, &status, &logs);
-        let supervisor = Supervisor::spawn(&launched, &status, &logs, &records, &tuning, links);
+        // A kind's server is reached over HTTP where the kind says; the router in front of it
+        // is every server's.
         let godot_shutdown = CancellationToken::new();
-        let godot = plans
+        let godot: BTreeMap<String, Arc<GodotAi>> = plans
             .into_iter()
             .map(|plan| {
                 let ai = GodotAi::new(plan, status.clone(), godot_shutdown.clone());
-                ai.start();
                 (ai.plan.name.clone(), ai)
             })
             .collect();
+        let reaches: BTreeMap<String, Arc<dyn HttpReach>> = godot
+            .iter()
+            .map(|(name, ai)| (name.clone(), ai.clone() as Arc<dyn HttpReach>))
+            .collect();
+        let behind = reaches
+            .iter()
+            .map(|(name, reach)| (name.clone(), reach.what().to_owned()))
+            .collect();
+        let (bridge, links) = Bridge::start(&launched, &status, &logs, &behind);
+        let supervisor = Supervisor::spawn(
+            &launched, &status, &logs, &records, &tuning, links, &reaches,
+        );
+        for ai in godot.values() {
+            ai.start();
+        }
         tracing::info!(
             "bridgedock {} supervising {} server{}",
             env!("CARGO_PKG_VERSION"),

@@ -28,7 +28,7 @@ use crate::supervisor::link::LINK_QUEUE;
 
 pub struct Bridge {
     routers: BTreeMap<String, RouterHandle>,
-    /// Every configured server, godot-ai ones (which have no router) included.
+    /// Every configured server.
     names: Vec<String>,
     http_sessions: http_session::HttpSessions,
     /// Cancelled when bridgedock begins to shut down: calls in flight are told so.
@@ -38,26 +38,24 @@ pub struct Bridge {
 
 impl Bridge {
     /// Starts one router per configured MCP server; returns the bridge and, per server, the
-    /// link sender its supervisor actor feeds. A server launched to speak HTTP (godot-ai) gets
-    /// none: nothing would reach its stdio (see [`crate::godot`]).
+    /// link sender its supervisor actor feeds, whatever the server's upstream (stdio, or HTTP
+    /// for one a kind runs: `behind` names what the kind runs there, for messages).
     pub fn start(
         config: &Config,
         status: &StatusHub,
         logs: &LogHub,
+        behind: &BTreeMap<String, String>,
     ) -> (Bridge, BTreeMap<String, mpsc::Sender<LinkEvent>>) {
         let shutdown = CancellationToken::new();
         let stopping = CancellationToken::new();
         let mut routers = BTreeMap::new();
         let mut links = BTreeMap::new();
-        for (name, spec) in config
-            .servers
-            .iter()
-            .filter(|(_, s)| s.transport == crate::config::Transport::Stdio)
-        {
+        for (name, spec) in &config.servers {
             let (tx, rx) = mpsc::channel(LINK_QUEUE);
             let options = RouterOptions {
                 request_timeout: spec.request_timeout,
                 start_timeout: spec.start_timeout,
+                behind: behind.get(name).cloned(),
                 ..RouterOptions::default()
             };
             let handle = router::spawn(

@@ -60,7 +60,6 @@ pub fn router(mut state: ApiState) -> Router {
             "/mcp/{server}",
             get(mcp_get).post(mcp_post).delete(mcp_delete),
         )
-        .route_layer(middleware::from_fn_with_state(state.clone(), godot_ai_mcp))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(healthz))
@@ -153,39 +152,6 @@ fn refusal(denied: super::access::Denied) -> Response {
         ),
     );
     (denied.status(), axum::Json(body)).into_response()
-}
-
-/// `/mcp/NAME` of a `kind = "godot-ai"` server is godot-ai's own Streamable HTTP endpoint,
-/// forwarded with godot-ai's capability in place of bridgedock's token (already checked).
-async fn godot_ai_mcp(State(state): State<ApiState>, req: Request, next: Next) -> Response {
-    let server = req
-        .uri()
-        .path()
-        .strip_prefix("/mcp/")
-        .map(|s| s.trim_end_matches('/').to_owned());
-    let Some(ai) = server.and_then(|s| state.engine.godot(&s).cloned()) else {
-        return next.run(req).await;
-    };
-    if req.headers().contains_key(header::UPGRADE) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "`{}` is godot-ai, which bridgedock serves over Streamable HTTP only: use http://{}/mcp/{} without a WebSocket upgrade",
-                ai.plan.name,
-                req.headers()
-                    .get(header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .unwrap_or("127.0.0.1:7455"),
-                ai.plan.name
-            ),
-        );
-    }
-    let peer = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.to_string())
-        .unwrap_or_default();
-    ai.forward_mcp(req, peer).await
 }
 
 async fn require_token(State(state): State<ApiState>, req: Request, next: Next) -> Response {

@@ -17,14 +17,12 @@
 //!   and nothing starts a second godot-ai on the port.
 
 pub mod breaker;
-pub mod clients;
 pub mod plugin_frames;
 pub mod probe;
 pub mod proof;
 pub mod proxy;
 pub mod record;
 pub mod relay;
-mod unfinished;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -172,7 +170,6 @@ pub struct GodotAi {
     /// Bumped on every change to an editor: AI clients' calls waiting for editors to be back
     /// on a restarted godot-ai look again.
     editors_changed: tokio::sync::watch::Sender<u64>,
-    http_clients: clients::HttpClients,
     pub shutdown: CancellationToken,
 }
 
@@ -211,7 +208,6 @@ impl GodotAi {
             }),
             instance_seen: tokio::sync::watch::channel(0).0,
             editors_changed: tokio::sync::watch::channel(0).0,
-            http_clients: clients::HttpClients::default(),
             shutdown,
         });
         ai.publish();
@@ -221,6 +217,7 @@ impl GodotAi {
     /// Starts the public listeners (retrying while their ports are held), the relay, the proxy
     /// and the prober.
     pub fn start(self: &Arc<Self>) {
+        self.publish();
         let ai = self.clone();
         tokio::spawn(async move { ai.listen().await });
         let ai = self.clone();
@@ -598,5 +595,26 @@ impl GodotAi {
                 let _ = std::fs::remove_file(&path);
             }
         }
+    }
+}
+
+/// AI clients' `/mcp/NAME` reaches godot-ai through the router like any server: over HTTP, to
+/// the adopted godot-ai or bridgedock's own, with its capability; a call waits for the editors
+/// to be back on a restarted godot-ai first.
+impl crate::upstream::HttpReach for GodotAi {
+    fn target(&self) -> crate::upstream::HttpTarget {
+        let (port, bearer) = self.mcp_target();
+        crate::upstream::HttpTarget {
+            url: format!("http://127.0.0.1:{port}/mcp"),
+            bearer: Some(bearer),
+        }
+    }
+
+    fn what(&self) -> &str {
+        "godot-ai"
+    }
+
+    fn before_call(&self) -> futures_util::future::BoxFuture<'_, ()> {
+        Box::pin(self.editors_back())
     }
 }

@@ -50,7 +50,6 @@ pub async fn run(ai: Arc<GodotAi>) {
                 }
             }
         }
-        ai.sweep_clients();
         let pause = if answered { 3 } else { 1 };
         tokio::select! {
             _ = ai.shutdown.cancelled() => return,

@@ -1,6 +1,7 @@
-//! The HTTP side: bridgedock's public godot-ai port forwards to godot-ai unchanged (the plugin's
-//! status probe, AI clients using godot-ai's own attach bridge, leases), and `/mcp/NAME` on
-//! bridgedock's API forwards with godot-ai's capability in place of bridgedock's token.
+//! The public godot-ai HTTP port: bridgedock holds it and forwards every request to godot-ai
+//! unchanged (the plugin's status probe, AI clients using godot-ai's own attach bridge,
+//! leases). AI clients of bridgedock's own `/mcp/NAME` go through the router instead (see
+//! [`crate::upstream::http`]).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -85,7 +86,7 @@ async fn public(State(ai): State<Arc<GodotAi>>, req: Request) -> Response {
             .into_response();
     }
     let status_probe = req.uri().path() == "/godot-ai/status";
-    let res = forward(ai.plan.backend_http_port, req, None).await;
+    let res = forward(ai.plan.backend_http_port, req).await;
     if status_probe && res.status() == StatusCode::OK {
         return rewrite_status(res, ai.plan.ws_port).await;
     }
@@ -113,18 +114,14 @@ async fn rewrite_status(res: Response, ws_port: u16) -> Response {
     Response::from_parts(parts, Body::from(out))
 }
 
-/// Forwards `req` to 127.0.0.1:`port` with the same path and query (or `path` when given),
-/// streaming both bodies; `bearer` replaces the Authorization header.
-pub async fn forward(port: u16, req: Request, replace: Option<(&str, &str)>) -> Response {
+/// Forwards `req` to 127.0.0.1:`port` with the same path and query, streaming the answer.
+async fn forward(port: u16, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
-    let path_and_query = match replace {
-        Some((path, _)) => path.to_owned(),
-        None => parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_else(|| "/".into()),
-    };
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".into());
     let Ok(uri) = format!("http://127.0.0.1:{port}{path_and_query}").parse::<Uri>() else {
         return bad_gateway("cannot build the upstream address");
     };
@@ -141,14 +138,6 @@ pub async fn forward(port: u16, req: Request, replace: Option<(&str, &str)>) -> 
     }
     if let Ok(h) = HeaderValue::from_str(&format!("127.0.0.1:{port}")) {
         parts.headers.insert(header::HOST, h);
-    }
-    if let Some((_, bearer)) = replace {
-        parts.headers.remove(header::AUTHORIZATION);
-        if let Ok(v) = HeaderValue::from_str(&format!("Bearer {bearer}")) {
-            parts.headers.insert(header::AUTHORIZATION, v);
-        }
-        // The browser-facing checks were bridgedock's; godot-ai sees a local client.
-        parts.headers.remove(header::ORIGIN);
     }
     // Bodies are small JSON-RPC messages (godot-ai refuses more than 4 MiB); holding one lets
     // a request that arrives while godot-ai restarts wait for it instead of failing.
@@ -185,25 +174,17 @@ const MAX_BODY: usize = 4 * 1024 * 1024;
 /// How long a request waits for godot-ai to come back (a restart takes 6–9 s with uvx).
 const RESTART_WAIT: Duration = Duration::from_secs(30);
 
-/// bridgedock's own answer when godot-ai could not be reached: a 502 whose extension carries
-/// the message, so `/mcp/NAME` can answer each JSON-RPC request with it (see
-/// [`super::unfinished::unreachable_answer`]).
+/// bridgedock's own answer when godot-ai could not be reached: a 502 with a JSON-RPC error.
 fn bad_gateway(message: &str) -> Response {
-    let mut res = (
+    (
         StatusCode::BAD_GATEWAY,
         axum::Json(serde_json::json!({
             "jsonrpc": "2.0", "id": null,
             "error": {"code": -32002, "message": message}
         })),
     )
-        .into_response();
-    res.extensions_mut().insert(Unreachable(message.to_owned()));
-    res
+        .into_response()
 }
-
-/// Marks a response as bridgedock's own: godot-ai was not reached, for the reason given.
-#[derive(Clone, Debug)]
-pub struct Unreachable(pub String);
 
 fn is_loopback_host(host: &str) -> bool {
     let name = if let Some(rest) = host.strip_prefix('[') {

@@ -6,6 +6,7 @@
 //! whole process group, so nothing a server starts outlives it.
 
 use std::process::ExitStatus;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -21,9 +22,11 @@ use super::records::{ChildRecord, ChildRecords};
 use super::runtime::resolve_command;
 use super::spawn::{display_command, join_command, spawn_server};
 use crate::backoff::log_attempt;
-use crate::config::ServerConfig;
+use crate::config::{ServerConfig, Transport};
 use crate::logs::{self, LogFilter, LogHub, Stream};
 use crate::status::{ExitInfo, ServerState, ServerStatus, StatusHub, now_ms};
+use crate::upstream::HttpReach;
+use crate::upstream::http::HttpLink;
 
 /// Longest a stopping server may take to exit on stdin EOF before it gets SIGTERM.
 const EOF_WAIT_MAX: Duration = Duration::from_secs(1);
@@ -39,6 +42,9 @@ const STARTING_LINE_EVERY: Duration = Duration::from_millis(500);
 pub(crate) struct ActorContext {
     /// Where the process's MCP channel goes; None drains stdout (no bridge attached).
     pub link: Option<mpsc::Sender<LinkEvent>>,
+    /// For a server launched to speak HTTP: where its endpoint is (the kind says). Its MCP
+    /// channel is then Streamable HTTP, and its stdout only a log.
+    pub reach: Option<Arc<dyn HttpReach>>,
     pub status: StatusHub,
     pub logs: LogHub,
     pub records: ChildRecords,
@@ -335,42 +341,68 @@ impl Actor {
         self.generation += 1;
         let generation = self.generation;
         let close_stdin = CancellationToken::new();
-        let (to_server, stdin_queue) = StdinQueue::new();
-        let stdin = tokio::spawn(link::write_stdin(
-            spawned.stdin,
-            stdin_queue,
-            close_stdin.clone(),
-        ));
+        let (to_server, queue) = StdinQueue::new();
         let mut ready_rx = None;
-        let stdout = match &self.ctx.link {
-            Some(link_tx) => {
-                let (ready, told) = oneshot::channel();
-                ready_rx = Some(told);
-                let _ = link_tx
-                    .send(LinkEvent::Up {
-                        generation,
-                        pid,
-                        to_server,
-                        ready,
-                    })
-                    .await;
-                tokio::spawn(link::read_stdout(
-                    spawned.stdout,
-                    link_tx.clone(),
-                    generation,
-                    self.ctx.logs.clone(),
-                    self.name.clone(),
-                ))
+        let mut up = |link_tx: &mpsc::Sender<LinkEvent>| {
+            let (ready, told) = oneshot::channel();
+            ready_rx = Some(told);
+            let up = LinkEvent::Up {
+                generation,
+                pid,
+                to_server: to_server.clone(),
+                ready,
+            };
+            let link_tx = link_tx.clone();
+            async move {
+                let _ = link_tx.send(up).await;
             }
-            None => {
-                drop(to_server);
+        };
+        let (stdout, channel) = match (&self.ctx.link, &self.ctx.reach) {
+            // It speaks Streamable HTTP on its port: what the router queues is POSTed there,
+            // its stdout is only its log and its stdin is closed.
+            (Some(link_tx), Some(reach)) if self.spec.transport == Transport::Http => {
+                drop(spawned.stdin);
+                up(link_tx).await;
+                let http = HttpLink {
+                    server: self.name.clone(),
+                    reach: reach.clone(),
+                    generation,
+                    link: link_tx.clone(),
+                    logs: self.ctx.logs.clone(),
+                };
+                (
+                    tokio::spawn(logs::pump_lines(
+                        spawned.stdout,
+                        self.ctx.logs.clone(),
+                        self.name.clone(),
+                        Stream::Stdout,
+                    )),
+                    tokio::spawn(crate::upstream::http::run(http, queue, close_stdin.clone())),
+                )
+            }
+            (Some(link_tx), _) => {
+                up(link_tx).await;
+                (
+                    tokio::spawn(link::read_stdout(
+                        spawned.stdout,
+                        link_tx.clone(),
+                        generation,
+                        self.ctx.logs.clone(),
+                        self.name.clone(),
+                    )),
+                    tokio::spawn(link::write_stdin(spawned.stdin, queue, close_stdin.clone())),
+                )
+            }
+            (None, _) => (
                 tokio::spawn(drain_protocol_stdout(
                     spawned.stdout,
                     self.ctx.logs.clone(),
                     self.name.clone(),
-                ))
-            }
+                )),
+                tokio::spawn(link::write_stdin(spawned.stdin, queue, close_stdin.clone())),
+            ),
         };
+        drop(to_server);
         let now = Instant::now();
         let restarted = std::mem::replace(&mut self.started_once, true);
         let since_ms = now_ms();
@@ -406,7 +438,7 @@ impl Actor {
             close_stdin,
             generation,
             exit: exit_rx,
-            readers: vec![stderr, stdout, stdin],
+            readers: vec![stderr, stdout, channel],
             first_seq,
             started_ms: since_ms,
             ready: ready_rx,

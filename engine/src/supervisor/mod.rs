@@ -12,6 +12,7 @@ pub mod runtime;
 pub mod spawn;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -25,6 +26,7 @@ pub use records::ChildRecords;
 use crate::config::Config;
 use crate::logs::LogHub;
 use crate::status::StatusHub;
+use crate::upstream::HttpReach;
 
 pub struct Supervisor {
     servers: BTreeMap<String, ServerHandle>,
@@ -42,6 +44,7 @@ impl Supervisor {
         records: &ChildRecords,
         tuning: &RestartTuning,
         mut links: BTreeMap<String, mpsc::Sender<LinkEvent>>,
+        reaches: &BTreeMap<String, Arc<dyn HttpReach>>,
     ) -> Self {
         let shutdown = CancellationToken::new();
         let owner = platform::identity(std::process::id());
@@ -53,6 +56,7 @@ impl Supervisor {
             let (tx, rx) = mpsc::channel(handle::REQUEST_QUEUE);
             let ctx = actor::ActorContext {
                 link: links.remove(name),
+                reach: reaches.get(name).cloned(),
                 status: status.clone(),
                 logs: logs.clone(),
                 records: records.clone(),
