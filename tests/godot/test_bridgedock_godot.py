@@ -254,6 +254,25 @@ async def test_an_ai_client_reaches_the_editor_through_bridgedock(bd: GodotDaemo
 
 
 @pytest.mark.anyio
+async def test_a_websocket_client_reaches_godot_ai_through_the_router(bd: GodotDaemon, tmp_path: Path) -> None:
+    """/mcp/godot is a router like every server's: a WebSocket client (the SDK's) is served too,
+    though godot-ai itself speaks only Streamable HTTP."""
+    from mcp.client.websocket import websocket_client
+
+    sim = bd.sim(tmp_path, session_id="game@00000000000000a7")
+    async with sim:
+        await sim.wait_connected(timeout=20)
+        bd.wait("to list the editor", lambda s: (e := bd.editor(sim.session_id)) and e["upstream"] == "connected", 20)
+        url = f"ws://{bd.daemon.addr}/mcp/godot?token={bd.token}"
+        async with websocket_client(url) as (read, write):
+            async with ClientSession(read, write) as ai:
+                await ai.initialize()
+                is_error, sessions = await tool(ai, "session_manage", {"op": "list"})
+                assert not is_error, sessions
+                assert sim.session_id in [s["session_id"] for s in sessions["sessions"]]
+
+
+@pytest.mark.anyio
 async def test_a_restart_keeps_the_editor_connected_and_answering(bd: GodotDaemon, tmp_path: Path) -> None:
     sim = bd.sim(tmp_path, session_id="game@00000000000000b2")
     async with sim:
