@@ -40,7 +40,7 @@ const GROUP_POLL: Duration = Duration::from_millis(20);
 const STARTING_LINE_EVERY: Duration = Duration::from_millis(500);
 
 pub(crate) struct ActorContext {
-    /// Where the process's MCP channel goes; None drains stdout (no bridge attached).
+    /// Where the process's MCP channel goes; None logs its stdout (no bridge attached).
     pub link: Option<mpsc::Sender<LinkEvent>>,
     /// For a server launched to speak HTTP: where its endpoint is (the kind says). Its MCP
     /// channel is then Streamable HTTP, and its stdout only a log.
@@ -393,11 +393,14 @@ impl Actor {
                     tokio::spawn(link::write_stdin(spawned.stdin, queue, close_stdin.clone())),
                 )
             }
+            // Nothing speaks MCP with it: its stdout is read (bounded) into its log, so it
+            // never blocks on a full pipe.
             (None, _) => (
-                tokio::spawn(drain_protocol_stdout(
+                tokio::spawn(logs::pump_lines(
                     spawned.stdout,
                     self.ctx.logs.clone(),
                     self.name.clone(),
+                    Stream::Stdout,
                 )),
                 tokio::spawn(link::write_stdin(spawned.stdin, queue, close_stdin.clone())),
             ),
@@ -728,24 +731,5 @@ fn exit_parts<E>(result: &Result<ExitStatus, E>) -> (Option<i32>, Option<i32>) {
             (status.code(), signal)
         }
         Err(_) => (None, None),
-    }
-}
-
-/// Until a bridge attaches to a stdio server, its stdout (the protocol channel) is read so the
-/// server never blocks on a full pipe; lines that are not JSON are protocol noise, logged.
-async fn drain_protocol_stdout(stdout: tokio::process::ChildStdout, logs: LogHub, server: String) {
-    use tokio::io::AsyncBufReadExt;
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        let trimmed = line.trim();
-        if trimmed.is_empty() || serde_json::from_str::<serde_json::Value>(trimmed).is_ok() {
-            continue;
-        }
-        logs.push(
-            &server,
-            Stream::Stdout,
-            Some(logs::Level::Warn),
-            format!("protocol noise on stdout (not JSON-RPC, not forwarded): {line}"),
-        );
     }
 }
