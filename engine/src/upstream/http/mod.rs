@@ -39,6 +39,11 @@ use crate::logs::{Level, LogHub, Stream};
 use crate::protocol::jsonrpc::INTERNAL_ERROR;
 use crate::supervisor::link::{LinkEvent, MAX_STDOUT_LINE_BYTES, QueuedLine};
 
+mod listen;
+mod session;
+
+use session::Session;
+
 const SESSION_HEADER: &str = "mcp-session-id";
 const PROTOCOL_HEADER: &str = "mcp-protocol-version";
 /// How often a message is tried again while the server does not take connections yet.
@@ -137,20 +142,6 @@ struct Shared {
     opened: watch::Sender<u64>,
 }
 
-#[derive(Default)]
-struct Session {
-    id: Option<String>,
-    protocol: Option<String>,
-    /// Where it was opened: a new target is a new session.
-    target: Option<HttpTarget>,
-    /// The router's `initialize` and its id: it opens the session again when the server
-    /// forgets it, and its answer says the revision.
-    initialize: Option<Bytes>,
-    initialize_id: Option<Value>,
-    /// Counts openings, so that one re-opening serves every message that saw the 404.
-    epoch: u64,
-}
-
 /// What bridgedock knows about a message without routing it.
 struct Message {
     /// The ids of its requests (one, or a batch's).
@@ -200,37 +191,6 @@ enum SendFailed {
 impl Shared {
     fn server(&self) -> &str {
         &self.link.server
-    }
-
-    /// Sends bridgedock's `initialize`, opening a new session; remembered to open it again.
-    async fn open(&self, body: Bytes, message: Message) {
-        let target = self.link.reach.target();
-        {
-            let mut s = self.session.lock();
-            s.id = None;
-            s.protocol = None;
-            s.initialize = Some(body.clone());
-            s.initialize_id = message.ids.first().cloned();
-        }
-        let res = match self.send(Method::POST, &body, None, None, &target).await {
-            Ok(res) => res,
-            Err(SendFailed::Closed) => return,
-            Err(SendFailed::Lost(why)) => return self.lost(message.ids, why).await,
-        };
-        let id = session_id(&res);
-        let ok = res.status().is_success();
-        {
-            let mut s = self.session.lock();
-            if ok {
-                s.id = id;
-                s.target = Some(target);
-                s.epoch += 1;
-            }
-        }
-        self.answer(res, message.ids).await;
-        if ok {
-            self.opened.send_modify(|n| *n += 1);
-        }
     }
 
     /// Posts one message (anything but the `initialize`) in the current session.
@@ -457,17 +417,6 @@ impl Shared {
         }
     }
 
-    /// The answer to bridgedock's `initialize` says the revision every later request names.
-    fn note_revision(&self, id: &Value, answer: &Value) {
-        let mut s = self.session.lock();
-        if s.initialize_id.as_ref() == Some(id) {
-            s.protocol = answer
-                .pointer("/result/protocolVersion")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-        }
-    }
-
     /// An HTTP error: the server's own JSON-RPC errors for our requests when its body has
     /// them, bridgedock's words for the rest; a notification's or answer's failure is logged.
     async fn http_error(&self, res: hyper::Response<Incoming>, mut ids: Vec<Value>) {
@@ -531,149 +480,6 @@ impl Shared {
             })
             .await;
     }
-
-    async fn cannot_reopen(&self, ids: Vec<Value>) {
-        let why = format!(
-            "{} no longer knows bridgedock's session and did not open a new one",
-            self.link.reach.what()
-        );
-        self.lost(ids, why).await;
-    }
-
-    /// Opens the session again with the router's own `initialize` (answered here, not passed
-    /// on: the router has its handshake) and `notifications/initialized`. True when the
-    /// session that failed at `epoch` is open again — by this call or another.
-    async fn reopen(&self, epoch: u64) -> bool {
-        let _one_at_a_time = self.reopening.lock().await;
-        let initialize = {
-            let s = self.session.lock();
-            if s.epoch != epoch {
-                return s.id.is_some();
-            }
-            s.initialize.clone()
-        };
-        let Some(initialize) = initialize else {
-            return false;
-        };
-        let target = self.link.reach.target();
-        let Ok(res) = self
-            .send(Method::POST, &initialize, None, None, &target)
-            .await
-        else {
-            return false;
-        };
-        let id = session_id(&res);
-        let ok = res.status().is_success();
-        let answer = http_body_util::Limited::new(res.into_body(), MAX_ERROR_BODY)
-            .collect()
-            .await
-            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
-            .unwrap_or_default();
-        // JSON or one SSE event: either way the answer holds the result.
-        let (Some(id), true) = (id, ok && answer.contains("\"result\"")) else {
-            tracing::warn!(
-                server = %self.server(),
-                "{} refused to open bridgedock's session again; the calls that needed it fail",
-                self.link.reach.what()
-            );
-            return false;
-        };
-        let protocol = self.session.lock().protocol.clone();
-        let initialized =
-            Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
-        match self
-            .send(
-                Method::POST,
-                &initialized,
-                Some(&id),
-                protocol.as_deref(),
-                &target,
-            )
-            .await
-        {
-            Ok(res) if res.status().is_success() => {}
-            _ => return false,
-        }
-        {
-            let mut s = self.session.lock();
-            s.id = Some(id);
-            s.target = Some(target);
-            s.epoch += 1;
-        }
-        self.opened.send_modify(|n| *n += 1);
-        tracing::info!(
-            server = %self.server(),
-            "`{}`: {} had forgotten bridgedock's session; it was opened again and the calls go on",
-            self.server(),
-            self.link.reach.what()
-        );
-        true
-    }
-
-    /// The server's standalone stream (GET): what it sends outside any request. Followed for
-    /// each session while the process lives; a server that offers none (405) is not asked again.
-    async fn listen(self: Arc<Self>) {
-        let mut opened = self.opened.subscribe();
-        loop {
-            opened.borrow_and_update();
-            let (session, protocol) = {
-                let s = self.session.lock();
-                (s.id.clone(), s.protocol.clone())
-            };
-            // Try again in a moment after a stream that ended or broke; after a refusal, only
-            // once a new session is open.
-            let mut again = false;
-            if let Some(session) = session {
-                let target = self.link.reach.target();
-                let nothing = Bytes::new();
-                let get = self.send(
-                    Method::GET,
-                    &nothing,
-                    Some(&session),
-                    protocol.as_deref(),
-                    &target,
-                );
-                match get.await {
-                    Err(SendFailed::Closed) => return,
-                    Err(SendFailed::Lost(_)) => again = true,
-                    Ok(res) if res.status() == hyper::StatusCode::METHOD_NOT_ALLOWED => return,
-                    Ok(res) if res.status().is_success() => {
-                        again = true;
-                        let mut body = res.into_body();
-                        let mut events = SseReader::new(MAX_MESSAGE);
-                        let mut none = Vec::new();
-                        loop {
-                            let frame = tokio::select! {
-                                _ = self.close.cancelled() => return,
-                                frame = body.frame() => frame,
-                            };
-                            let Some(Ok(frame)) = frame else {
-                                break;
-                            };
-                            if let Some(chunk) = frame.data_ref() {
-                                for event in events.feed(chunk) {
-                                    self.event(event, &mut none).await;
-                                }
-                            }
-                        }
-                    }
-                    Ok(_) => {}
-                }
-            }
-            tokio::select! {
-                _ = self.close.cancelled() => return,
-                _ = opened.changed() => {}
-                _ = tokio::time::sleep(LISTEN_AGAIN), if again => {}
-            }
-        }
-    }
-}
-
-fn session_id(res: &hyper::Response<Incoming>) -> Option<String> {
-    res.headers()
-        .get(SESSION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
 }
 
 #[cfg(test)]
