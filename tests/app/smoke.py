@@ -497,7 +497,7 @@ def main():
         check("the tray menu lists each server with its state",
               labels and "demo — running" in labels and "crashy — stopped" in labels,
               " | ".join(labels or tray.labels()))
-        for want in ("1 server ready, 2 stopped", "Open Dock", "Restart all", "Open logs folder",
+        for want in ("1 ready · 2 stopped", "Open Dock", "Restart all", "Open logs folder",
                      "Open config file", "Start on login", "Quit"):
             check(f"the tray menu has '{want}'", labels and want in labels)
         _, sub = tray.submenu("demo — ")

@@ -253,6 +253,11 @@ describe('dock with a live bridgedockd', () => {
         server: {
           ...crashy,
           state: 'failed',
+          // What the engine says a failed server means (engine/src/status/meaning.rs).
+          health: 'down',
+          words: 'Failed',
+          summary: 'failed (gave up)',
+          actions: { start: true, stop: false, restart: true },
           pid: null,
           crashes: 10,
           window_secs: 300,

@@ -61,6 +61,12 @@ struct Running {
     stable_at: Option<Instant>,
     /// Cancelled to close the child's stdin.
     close_stdin: CancellationToken,
+    /// Cancelled once the process has exited: ends its HTTP channel (a stdio channel ends
+    /// with stdin).
+    close_channel: CancellationToken,
+    /// Answers may still come while it stops (its HTTP server finishes what it is doing):
+    /// the router is told `Draining` at the stop, `Down` at the exit.
+    drains: bool,
     exit: oneshot::Receiver<std::io::Result<ExitStatus>>,
     readers: Vec<JoinHandle<()>>,
     /// The last log seq before this run: its stderr tail is everything after.
@@ -341,6 +347,10 @@ impl Actor {
         self.generation += 1;
         let generation = self.generation;
         let close_stdin = CancellationToken::new();
+        let close_channel = CancellationToken::new();
+        let drains = self.ctx.link.is_some()
+            && self.ctx.reach.is_some()
+            && self.spec.transport == Transport::Http;
         let (to_server, queue) = StdinQueue::new();
         let mut ready_rx = None;
         let mut up = |link_tx: &mpsc::Sender<LinkEvent>| {
@@ -377,7 +387,12 @@ impl Actor {
                         self.name.clone(),
                         Stream::Stdout,
                     )),
-                    tokio::spawn(crate::upstream::http::run(http, queue, close_stdin.clone())),
+                    tokio::spawn(crate::upstream::http::run(
+                        http,
+                        queue,
+                        close_stdin.clone(),
+                        close_channel.clone(),
+                    )),
                 )
             }
             (Some(link_tx), _) => {
@@ -439,6 +454,8 @@ impl Actor {
             since: now,
             stable_at: Some(now + self.tracker.tuning().stable_after),
             close_stdin,
+            close_channel,
+            drains,
             generation,
             exit: exit_rx,
             readers: vec![stderr, stdout, channel],
@@ -546,6 +563,7 @@ impl Actor {
             .await;
         // Whatever the server left behind in its group goes with it.
         run.close_stdin.cancel();
+        run.close_channel.cancel();
         finish_group(run.pgid, Instant::now() + self.spec.stop_grace, false).await;
         drain_readers(&mut run.readers).await;
         self.ctx.records.remove(run.pid);
@@ -633,7 +651,11 @@ impl Actor {
     /// Stop = close stdin, SIGTERM to the group, grace, SIGKILL to the group.
     async fn stop_running(&mut self, mut run: Running, reason: &str) {
         self.set_state(ServerState::Stopping);
-        self.link_down(run.generation, reason.to_string()).await;
+        if run.drains {
+            self.link_draining(run.generation).await;
+        } else {
+            self.link_down(run.generation, reason.to_string()).await;
+        }
         let grace = self.spec.stop_grace;
         let deadline = Instant::now() + grace;
         run.close_stdin.cancel();
@@ -651,6 +673,10 @@ impl Actor {
             let _ = platform::signal_group(run.pgid, GroupSignal::Kill);
             result = timeout(KILL_WAIT, &mut run.exit).await.ok();
         }
+        if run.drains {
+            self.link_down(run.generation, reason.to_string()).await;
+        }
+        run.close_channel.cancel();
         finish_group(run.pgid, deadline, signalled).await;
         drain_readers(&mut run.readers).await;
         self.ctx.records.remove(run.pid);
@@ -667,6 +693,14 @@ impl Actor {
             });
         });
         tracing::info!(server = %self.name, "`{}` {reason} (pid {})", self.name, run.pid);
+    }
+
+    /// Tells the router this process is being stopped: nothing new goes to it, what it answers
+    /// still comes back, until `Down`.
+    async fn link_draining(&self, generation: u64) {
+        if let Some(link_tx) = &self.ctx.link {
+            let _ = link_tx.send(LinkEvent::Draining { generation }).await;
+        }
     }
 
     /// Tells the router this process is going away, before anything is reaped.

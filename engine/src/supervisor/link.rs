@@ -36,6 +36,9 @@ pub enum LinkEvent {
     },
     /// One line the process wrote to stdout (without the newline).
     Line { generation: u64, line: String },
+    /// The process is being stopped but may still answer what it has (an HTTP server finishes
+    /// its requests): nothing new goes to it; `Down` follows when it has exited.
+    Draining { generation: u64 },
     /// The process is going away (or is gone); `reason` is for people.
     Down { generation: u64, reason: String },
     /// The answers to these requests (bridgedock's ids, as sent) will never come, though the

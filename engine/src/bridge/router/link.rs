@@ -30,6 +30,7 @@ impl Router {
                     handshake: Handshake::NotStarted,
                     ready: Some(ready),
                     since: Instant::now(),
+                    draining: false,
                 });
                 // bridgedock shakes hands with every new process itself, at once: it is ready
                 // when it answers, whether or not a client is waiting.
@@ -42,6 +43,11 @@ impl Router {
                     .is_some_and(|l| l.generation == generation)
                 {
                     self.server_line(&line);
+                }
+            }
+            LinkEvent::Draining { generation } => {
+                if let Some(link) = self.link.as_mut().filter(|l| l.generation == generation) {
+                    link.draining = true;
                 }
             }
             LinkEvent::Down { generation, reason } => {

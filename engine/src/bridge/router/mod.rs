@@ -179,6 +179,8 @@ struct Link {
     /// Told once the process has answered the handshake (or refused it).
     ready: Option<crate::supervisor::ReadySignal>,
     since: Instant,
+    /// Being stopped: it answers what it has, new requests wait for the next process.
+    draining: bool,
 }
 
 /// A client waiting for the server's first handshake answer with its `initialize`.
@@ -422,7 +424,9 @@ impl Router {
 
     /// The current process has answered the handshake: requests may flow.
     fn ready(&self) -> bool {
-        self.link.as_ref().is_some_and(|l| l.handshake.is_ready())
+        self.link
+            .as_ref()
+            .is_some_and(|l| l.handshake.is_ready() && !l.draining)
     }
 
     /// Re-dispatches requests that waited for the server, in their order.

@@ -1786,3 +1786,44 @@ async fn an_answer_the_upstream_lost_fails_that_call_in_the_kinds_words_and_the_
     assert_eq!(clients.len(), 1);
     assert_eq!(clients[0].reconnects, 1, "{clients:?}");
 }
+
+#[tokio::test]
+async fn a_draining_server_answers_what_it_has_and_new_calls_wait_for_the_next_process() {
+    let mut rig = Rig::new();
+    rig.up_legacy(json!({"tools": {}})).await;
+    let mut client = rig.attach().await;
+    rig.send(&client, initialize(1)).await;
+    assert!(client.reads().await.get("result").is_some());
+    rig.send(
+        &client,
+        json!({"jsonrpc": "2.0", "id": "old", "method": "tools/list"}),
+    )
+    .await;
+    let in_flight = rig.server_reads().await;
+    // It is being stopped (an HTTP server finishing its requests): its answer still counts ...
+    rig.link
+        .send(LinkEvent::Draining {
+            generation: rig.generation,
+        })
+        .await
+        .unwrap();
+    rig.send(
+        &client,
+        json!({"jsonrpc": "2.0", "id": "new", "method": "tools/list"}),
+    )
+    .await;
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": in_flight["id"], "result": {"tools": []}}))
+        .await;
+    let answered = client.reads().await;
+    assert_eq!(answered["id"], "old");
+    assert!(answered.get("result").is_some(), "{answered}");
+    // ... and the call made meanwhile goes to the next process, not to this one.
+    rig.down().await;
+    rig.up_legacy(json!({"tools": {}})).await;
+    let next = rig.server_reads().await;
+    assert_eq!(next["method"], "tools/list");
+    rig.server_writes(json!({"jsonrpc": "2.0", "id": next["id"], "result": {"tools": []}}))
+        .await;
+    let answered = client.reads().await;
+    assert_eq!(answered["id"], "new");
+}

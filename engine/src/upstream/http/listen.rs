@@ -34,7 +34,11 @@ impl Shared {
                     protocol.as_deref(),
                     &target,
                 );
-                match get.await {
+                let got = tokio::select! {
+                    _ = self.stopping.cancelled() => return,
+                    got = get => got,
+                };
+                match got {
                     Err(SendFailed::Closed) => return,
                     Err(SendFailed::Lost(_)) => again = true,
                     Ok(res) if res.status() == hyper::StatusCode::METHOD_NOT_ALLOWED => return,
@@ -45,7 +49,7 @@ impl Shared {
                         let mut none = Vec::new();
                         loop {
                             let frame = tokio::select! {
-                                _ = self.close.cancelled() => return,
+                                _ = self.stopping.cancelled() => return,
                                 frame = body.frame() => frame,
                             };
                             let Some(Ok(frame)) = frame else {
@@ -62,7 +66,7 @@ impl Shared {
                 }
             }
             tokio::select! {
-                _ = self.close.cancelled() => return,
+                _ = self.stopping.cancelled() => return,
                 _ = opened.changed() => {}
                 _ = tokio::time::sleep(LISTEN_AGAIN), if again => {}
             }

@@ -68,11 +68,14 @@ pub struct HttpLink {
     pub logs: LogHub,
 }
 
-/// Posts what the router queues until `close` is cancelled (the process is stopping) or the
-/// router lets go of the queue (the process went down).
+/// Posts what the router queues until `close` is cancelled (the process has exited) or the
+/// router lets go of the queue (the process went down). `stopping` is cancelled when the
+/// process is asked to stop: its standalone stream is let go then (an HTTP server waits for
+/// open streams before it exits), what is in flight may still be answered.
 pub async fn run(
     link: HttpLink,
     mut queue: mpsc::UnboundedReceiver<QueuedLine>,
+    stopping: CancellationToken,
     close: CancellationToken,
 ) {
     let shared = Arc::new(Shared {
@@ -80,6 +83,7 @@ pub async fn run(
         client: client(),
         session: Mutex::new(Session::default()),
         reopening: tokio::sync::Mutex::new(()),
+        stopping,
         close: close.clone(),
         opened: watch::channel(0).0,
     });
@@ -137,6 +141,8 @@ struct Shared {
     /// One re-opening at a time: every message in flight gets the 404; the first opens the
     /// session again, the others find it open.
     reopening: tokio::sync::Mutex<()>,
+    /// The process is being stopped: the standalone stream is let go.
+    stopping: CancellationToken,
     close: CancellationToken,
     /// Bumped each time a session opens: the standalone stream follows it.
     opened: watch::Sender<u64>,
