@@ -11,22 +11,24 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, sleep_until, timeout, timeout_at};
+use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use super::handle::{Action, Request};
-use super::link::{self, LinkEvent, Readiness, StdinQueue};
-use super::platform::{self, GroupSignal, ProcessIdentity};
+mod ending;
+
+use super::channel;
+use super::link::{LinkEvent, Readiness};
+use super::platform::{self, ProcessIdentity};
 use super::policy::{CrashTracker, Decision, LAST_STDERR_LINES};
 use super::records::{ChildRecord, ChildRecords};
 use super::runtime::resolve_command;
 use super::spawn::{display_command, join_command, spawn_server};
 use crate::backoff::log_attempt;
-use crate::config::{ServerConfig, Transport};
+use crate::config::ServerConfig;
 use crate::logs::{self, LogFilter, LogHub, Stream};
 use crate::status::{ExitInfo, ServerState, ServerStatus, StatusHub, now_ms};
 use crate::upstream::HttpReach;
-use crate::upstream::http::HttpLink;
 
 /// Longest a stopping server may take to exit on stdin EOF before it gets SIGTERM.
 const EOF_WAIT_MAX: Duration = Duration::from_secs(1);
@@ -346,87 +348,21 @@ impl Actor {
         ));
         self.generation += 1;
         let generation = self.generation;
-        let close_stdin = CancellationToken::new();
-        let close_channel = CancellationToken::new();
-        let drains = self.ctx.link.is_some()
-            && self.ctx.reach.is_some()
-            && self.spec.transport == Transport::Http;
-        let (to_server, queue) = StdinQueue::new();
-        let mut ready_rx = None;
-        let mut up = |link_tx: &mpsc::Sender<LinkEvent>| {
-            let (ready, told) = oneshot::channel();
-            ready_rx = Some(told);
-            let up = LinkEvent::Up {
-                generation,
-                pid,
-                to_server: to_server.clone(),
-                ready,
-            };
-            let link_tx = link_tx.clone();
-            async move {
-                let _ = link_tx.send(up).await;
-            }
-        };
-        let (stdout, channel) = match (&self.ctx.link, &self.ctx.reach) {
-            // It speaks Streamable HTTP on its port: what the router queues is POSTed there,
-            // its stdout is only its log and its stdin is closed.
-            (Some(link_tx), Some(reach)) if self.spec.transport == Transport::Http => {
-                drop(spawned.stdin);
-                up(link_tx).await;
-                let http = HttpLink {
-                    server: self.name.clone(),
-                    reach: reach.clone(),
-                    generation,
-                    link: link_tx.clone(),
-                    logs: self.ctx.logs.clone(),
-                };
-                (
-                    tokio::spawn(logs::pump_lines(
-                        spawned.stdout,
-                        self.ctx.logs.clone(),
-                        self.name.clone(),
-                        Stream::Stdout,
-                    )),
-                    tokio::spawn(crate::upstream::http::run(
-                        http,
-                        queue,
-                        close_stdin.clone(),
-                        close_channel.clone(),
-                    )),
-                )
-            }
-            (Some(link_tx), _) => {
-                up(link_tx).await;
-                (
-                    tokio::spawn(link::read_stdout(
-                        spawned.stdout,
-                        link_tx.clone(),
-                        generation,
-                        self.ctx.logs.clone(),
-                        self.name.clone(),
-                    )),
-                    tokio::spawn(link::write_stdin(spawned.stdin, queue, close_stdin.clone())),
-                )
-            }
-            // Nothing speaks MCP with it: its stdout is read (bounded) into its log, so it
-            // never blocks on a full pipe.
-            (None, _) => (
-                tokio::spawn(logs::pump_lines(
-                    spawned.stdout,
-                    self.ctx.logs.clone(),
-                    self.name.clone(),
-                    Stream::Stdout,
-                )),
-                tokio::spawn(link::write_stdin(spawned.stdin, queue, close_stdin.clone())),
-            ),
-        };
-        drop(to_server);
+        let channel = channel::open(
+            &self.ctx,
+            &self.name,
+            self.spec.transport,
+            (generation, pid),
+            spawned.stdin,
+            spawned.stdout,
+        )
+        .await;
         let now = Instant::now();
         let restarted = std::mem::replace(&mut self.started_once, true);
         let since_ms = now_ms();
         // Running means ready: with something speaking MCP to it, it is starting until it has
         // answered the handshake (a cold npx/uvx start downloads it first).
-        let state = match ready_rx {
+        let state = match channel.ready {
             Some(_) => ServerState::Starting {
                 since_ms,
                 last_line: None,
@@ -453,15 +389,15 @@ impl Actor {
             pgid,
             since: now,
             stable_at: Some(now + self.tracker.tuning().stable_after),
-            close_stdin,
-            close_channel,
-            drains,
+            close_stdin: channel.close_stdin,
+            close_channel: channel.close_channel,
+            drains: channel.drains,
             generation,
             exit: exit_rx,
-            readers: vec![stderr, stdout, channel],
+            readers: vec![stderr, channel.reader, channel.writer],
             first_seq,
             started_ms: since_ms,
-            ready: ready_rx,
+            ready: channel.ready,
             answer_by: now + self.spec.start_timeout,
             late: false,
             next_line_check: now + STARTING_LINE_EVERY,
@@ -554,38 +490,6 @@ impl Actor {
             });
     }
 
-    async fn on_exit(&mut self, result: std::io::Result<ExitStatus>) {
-        let Phase::Running(mut run) = std::mem::replace(&mut self.phase, Phase::Idle) else {
-            return;
-        };
-        let (code, signal) = exit_parts(&result);
-        self.link_down(run.generation, crate::status::describe_exit(code, signal))
-            .await;
-        // Whatever the server left behind in its group goes with it.
-        run.close_stdin.cancel();
-        run.close_channel.cancel();
-        finish_group(run.pgid, Instant::now() + self.spec.stop_grace, false).await;
-        drain_readers(&mut run.readers).await;
-        self.ctx.records.remove(run.pid);
-        let ran_for = run.since.elapsed();
-        let info = ExitInfo {
-            at_ms: now_ms(),
-            code,
-            signal,
-            reason: match &result {
-                Ok(_) => format!(
-                    "{} after {}",
-                    crate::status::describe_exit(code, signal),
-                    crate::status::format_duration_ms(ran_for.as_millis() as u64)
-                ),
-                Err(err) => format!("lost track of the process: {err}"),
-            },
-            requested: false,
-            last_stderr: self.stderr_tail(run.first_seq),
-        };
-        self.after_unexpected_exit(info, code == Some(0));
-    }
-
     /// Records the exit and applies the restart policy.
     fn after_unexpected_exit(&mut self, info: ExitInfo, success: bool) {
         let decision = self
@@ -648,68 +552,6 @@ impl Actor {
         }
     }
 
-    /// Stop = close stdin, SIGTERM to the group, grace, SIGKILL to the group.
-    async fn stop_running(&mut self, mut run: Running, reason: &str) {
-        self.set_state(ServerState::Stopping);
-        if run.drains {
-            self.link_draining(run.generation).await;
-        } else {
-            self.link_down(run.generation, reason.to_string()).await;
-        }
-        let grace = self.spec.stop_grace;
-        let deadline = Instant::now() + grace;
-        run.close_stdin.cancel();
-        let mut result = timeout((grace / 5).min(EOF_WAIT_MAX), &mut run.exit)
-            .await
-            .ok();
-        let mut signalled = false;
-        if result.is_none() {
-            signalled = true;
-            let _ = platform::signal_group(run.pgid, GroupSignal::Terminate);
-            result = timeout_at(deadline, &mut run.exit).await.ok();
-        }
-        if result.is_none() {
-            tracing::warn!(server = %self.name, "`{}` did not exit within {} of SIGTERM; killing its process group", self.name, crate::status::format_duration_ms(grace.as_millis() as u64));
-            let _ = platform::signal_group(run.pgid, GroupSignal::Kill);
-            result = timeout(KILL_WAIT, &mut run.exit).await.ok();
-        }
-        if run.drains {
-            self.link_down(run.generation, reason.to_string()).await;
-        }
-        run.close_channel.cancel();
-        finish_group(run.pgid, deadline, signalled).await;
-        drain_readers(&mut run.readers).await;
-        self.ctx.records.remove(run.pid);
-        let exit = result.and_then(|r| r.ok()).and_then(|r| r.ok());
-        let (code, signal) = exit_parts(&exit.ok_or(()));
-        self.ctx.status.update_server(&self.name, |s| {
-            s.last_exit = Some(ExitInfo {
-                at_ms: now_ms(),
-                code,
-                signal,
-                reason: reason.to_string(),
-                requested: true,
-                last_stderr: Vec::new(),
-            });
-        });
-        tracing::info!(server = %self.name, "`{}` {reason} (pid {})", self.name, run.pid);
-    }
-
-    /// Tells the router this process is being stopped: nothing new goes to it, what it answers
-    /// still comes back, until `Down`.
-    async fn link_draining(&self, generation: u64) {
-        if let Some(link_tx) = &self.ctx.link {
-            let _ = link_tx.send(LinkEvent::Draining { generation }).await;
-        }
-    }
-
-    /// Tells the router this process is going away, before anything is reaped.
-    async fn link_down(&self, generation: u64, reason: String) {
-        if let Some(link_tx) = &self.ctx.link {
-            let _ = link_tx.send(LinkEvent::Down { generation, reason }).await;
-        }
-    }
-
     fn stderr_tail(&self, after_seq: u64) -> Vec<String> {
         let filter = LogFilter {
             server: Some(self.name.clone()),
@@ -722,48 +564,5 @@ impl Actor {
             .filter(|l| l.seq > after_seq)
             .map(|l| l.text.clone())
             .collect()
-    }
-}
-
-/// The leader has exited; make sure no member of its group survives it. Members get SIGTERM
-/// (unless it was already sent to the group), then SIGKILL at `deadline`.
-async fn finish_group(pgid: u32, deadline: Instant, already_signalled: bool) {
-    if platform::group_members(pgid).is_empty() {
-        return;
-    }
-    if !already_signalled {
-        let _ = platform::signal_group(pgid, GroupSignal::Terminate);
-    }
-    while Instant::now() < deadline && !platform::group_members(pgid).is_empty() {
-        tokio::time::sleep(GROUP_POLL).await;
-    }
-    if !platform::group_members(pgid).is_empty() {
-        let _ = platform::signal_group(pgid, GroupSignal::Kill);
-        let until = Instant::now() + KILL_WAIT;
-        while Instant::now() < until && !platform::group_members(pgid).is_empty() {
-            tokio::time::sleep(GROUP_POLL).await;
-        }
-    }
-}
-
-async fn drain_readers(readers: &mut Vec<JoinHandle<()>>) {
-    for reader in readers.drain(..) {
-        let abort = reader.abort_handle();
-        if timeout(DRAIN_WAIT, reader).await.is_err() {
-            abort.abort();
-        }
-    }
-}
-
-fn exit_parts<E>(result: &Result<ExitStatus, E>) -> (Option<i32>, Option<i32>) {
-    match result {
-        Ok(status) => {
-            #[cfg(unix)]
-            let signal = std::os::unix::process::ExitStatusExt::signal(status);
-            #[cfg(not(unix))]
-            let signal = None;
-            (status.code(), signal)
-        }
-        Err(_) => (None, None),
     }
 }

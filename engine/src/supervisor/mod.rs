@@ -3,6 +3,7 @@
 //! Faces hold [`ServerHandle`]s and send controls; state flows out through the status hub.
 
 mod actor;
+mod channel;
 mod handle;
 pub mod link;
 pub mod platform;

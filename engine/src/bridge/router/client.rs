@@ -45,8 +45,9 @@ impl Router {
         s.info.messages_in += 1;
         s.info.last_activity_ms = crate::status::now_ms();
         s.dirty = true;
-        // A stateless server needs its envelope added: that takes the full path.
-        if self.upstream_era() != Some(Era::Handshake) || self.stopped {
+        // A stateless server needs its envelope added, and a request that must wait (the
+        // server starting, or being stopped) is held: both take the full path.
+        if self.upstream_era() != Some(Era::Handshake) || self.stopped || !self.ready() {
             self.client_request(session, request.into_message(), Instant::now());
             return;
         }

@@ -1800,28 +1800,38 @@ async fn a_draining_server_answers_what_it_has_and_new_calls_wait_for_the_next_p
     )
     .await;
     let in_flight = rig.server_reads().await;
-    // It is being stopped (an HTTP server finishing its requests): its answer still counts ...
+    // It is being stopped (an HTTP server finishing its requests): its answer still counts.
     rig.link
         .send(LinkEvent::Draining {
             generation: rig.generation,
         })
         .await
         .unwrap();
-    rig.send(
-        &client,
-        json!({"jsonrpc": "2.0", "id": "new", "method": "tools/list"}),
-    )
-    .await;
     rig.server_writes(json!({"jsonrpc": "2.0", "id": in_flight["id"], "result": {"tools": []}}))
         .await;
     let answered = client.reads().await;
     assert_eq!(answered["id"], "old");
     assert!(answered.get("result").is_some(), "{answered}");
-    // ... and the call made meanwhile goes to the next process, not to this one.
+    // Calls made meanwhile wait for the next process — on the full path and on the
+    // envelope-only one (a WebSocket client's plain request) alike.
+    rig.send(
+        &client,
+        json!({"jsonrpc": "2.0", "id": "new", "method": "tools/list"}),
+    )
+    .await;
+    let fast = super::FastRequest::read(
+        r#"{"jsonrpc":"2.0","id":"fast","method":"tools/call","params":{"name":"x"}}"#,
+    )
+    .expect("a plain request");
+    assert!(rig.router.forward(client.session, fast).await);
+    // (The router has taken both before the process goes down.)
+    assert_eq!(rig.router.occupancy().await.unwrap().waiting, 2);
     rig.down().await;
     rig.up_legacy(json!({"tools": {}})).await;
     let next = rig.server_reads().await;
     assert_eq!(next["method"], "tools/list");
+    let fast = rig.server_reads().await;
+    assert_eq!(fast["method"], "tools/call");
     rig.server_writes(json!({"jsonrpc": "2.0", "id": next["id"], "result": {"tools": []}}))
         .await;
     let answered = client.reads().await;
