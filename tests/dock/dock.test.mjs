@@ -348,3 +348,31 @@ describe('disconnect and recovery', () => {
     }
   });
 });
+
+describe('what a state means is the engine’s', () => {
+  it('a server that exits by itself and is left down reads Exited, in red, with Start — as in the tray', async () => {
+    const d = await startDaemon({
+      config: toml({
+        time: py(path.join(fixtures, 'stable.py')),
+        once: { command: 'python3', args: ['-c', 'import sys; sys.stderr.write("once: done\\n")'] },
+      }),
+    });
+    const { page, context } = await openDock(d);
+    try {
+      const once = card(page, 'once');
+      await waitFor(async () => (await text(once.locator('[data-testid=badge]'))) === 'Exited', { what: 'the Exited badge' });
+      assert.ok(await once.evaluate((el) => el.classList.contains('tone-down')), 'its card is in the red family');
+      assert.match(await text(once), /exited with code 0 by itself, not restarted/);
+      assert.equal(await once.locator('button[data-action=start]').isDisabled(), false);
+      assert.equal(await once.locator('button[data-action=stop]').isDisabled(), true);
+      // The header is the engine's overview, word for word.
+      await waitFor(async () => (await text(page.locator('#aggregate'))) === '1 ready · 1 exited', { what: 'the overview' });
+      const status = await d.status();
+      assert.deepEqual(status.overview, { health: 'down', summary: '1 ready · 1 exited' });
+      await page.screenshot({ path: shotPath('exited-by-itself'), fullPage: false });
+    } finally {
+      await context.close();
+      await d.stop();
+    }
+  });
+});
