@@ -208,16 +208,7 @@ pub(crate) mod tests {
     /// A snapshot of `servers`, with the engine's overview.
     pub fn snapshot(servers: Vec<ServerStatus>) -> Snapshot {
         Snapshot {
-            bridge: BridgeStatus {
-                version: "0".into(),
-                pid: 1,
-                address: String::new(),
-                started_at_ms: 0,
-                uptime_ms: 0,
-                config_path: None,
-                state_dir: String::new(),
-                reaped_orphans: Vec::new(),
-            },
+            bridge: BridgeStatus::default(),
             overview: Overview::of(&servers),
             servers,
             clients: Vec::new(),

@@ -427,7 +427,8 @@ pub struct ReapedOrphan {
     pub at_ms: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// (`Default`: a bridge that has not started yet, for tests and tools that need a snapshot.)
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BridgeStatus {
     pub version: String,
     pub pid: u32,

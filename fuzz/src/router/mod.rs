@@ -181,13 +181,7 @@ impl Harness {
         let (link, link_rx) = mpsc::channel(LINK_QUEUE);
         let status = StatusHub::new(BridgeStatus {
             version: "fuzz".into(),
-            pid: 0,
-            address: String::new(),
-            started_at_ms: 0,
-            uptime_ms: 0,
-            config_path: None,
-            state_dir: String::new(),
-            reaped_orphans: Vec::new(),
+            ..BridgeStatus::default()
         });
         let logs = LogHub::new(64);
         let stopping = CancellationToken::new();

@@ -41,16 +41,7 @@ impl Rig {
 
     fn with(options: RouterOptions) -> Rig {
         let (link, link_rx) = mpsc::channel(64);
-        let status = StatusHub::new(BridgeStatus {
-            version: "test".into(),
-            pid: 0,
-            address: String::new(),
-            started_at_ms: 0,
-            uptime_ms: 0,
-            config_path: None,
-            state_dir: String::new(),
-            reaped_orphans: Vec::new(),
-        });
+        let status = StatusHub::new(BridgeStatus::default());
         status.put_server(crate::status::ServerStatus::new("srv"));
         let shutdown = CancellationToken::new();
         let stopping = CancellationToken::new();
@@ -172,6 +163,14 @@ impl Rig {
         let (out, rx) = Outbound::new(1024 * 1024);
         let session = self.router.attach(out, "ws", "test".into()).await.unwrap();
         Client { session, rx }
+    }
+
+    /// A client that has sent its `initialize` and read the answer.
+    async fn initialized_client(&self) -> Client {
+        let mut client = self.attach().await;
+        self.send(&client, initialize(1)).await;
+        assert!(client.reads().await.get("result").is_some());
+        client
     }
 
     async fn send(&self, client: &Client, msg: Value) {
@@ -1725,9 +1724,7 @@ async fn an_answer_the_upstream_lost_fails_that_call_in_the_kinds_words_and_the_
         ..RouterOptions::default()
     });
     rig.up_legacy(json!({"tools": {}})).await;
-    let mut client = rig.attach().await;
-    rig.send(&client, initialize(1)).await;
-    assert!(client.reads().await.get("result").is_some());
+    let mut client = rig.initialized_client().await;
     rig.send(
         &client,
         json!({"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": {"name": "x"}}),
@@ -1791,9 +1788,7 @@ async fn an_answer_the_upstream_lost_fails_that_call_in_the_kinds_words_and_the_
 async fn a_draining_server_answers_what_it_has_and_new_calls_wait_for_the_next_process() {
     let mut rig = Rig::new();
     rig.up_legacy(json!({"tools": {}})).await;
-    let mut client = rig.attach().await;
-    rig.send(&client, initialize(1)).await;
-    assert!(client.reads().await.get("result").is_some());
+    let mut client = rig.initialized_client().await;
     rig.send(
         &client,
         json!({"jsonrpc": "2.0", "id": "old", "method": "tools/list"}),
