@@ -10,6 +10,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long shutdown waits for the background tasks once they are told to stop.
+const TASKS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 use crate::bridge::Bridge;
 use crate::config::{Config, ConfigSource};
@@ -51,7 +55,13 @@ pub struct Engine {
     state_dir: PathBuf,
     /// The editor side of every `kind = "godot-ai"` server, by name.
     godot: BTreeMap<String, Arc<GodotAi>>,
+    /// Cancelled when bridgedock shuts down; the background tasks' tokens are its children,
+    /// cancelled first in the order shutdown needs.
+    root: CancellationToken,
     godot_shutdown: CancellationToken,
+    /// The engine's background tasks (the kinds' listeners, relays and probes, the HTTP
+    /// session sweeper, the memory trimmer): shutdown waits for them, with a deadline.
+    tasks: TaskTracker,
     files_shutdown: CancellationToken,
     file_writer: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Stops the memory trimmer.
@@ -68,7 +78,9 @@ impl Engine {
             log_files_kept,
         } = options;
         crate::paths::create_private_dir(&state_dir)?;
-        let files_shutdown = CancellationToken::new();
+        let root = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let files_shutdown = root.child_token();
         let file_writer = logs::spawn_file_writer(
             &logs,
             state_dir.join("logs"),
@@ -76,8 +88,8 @@ impl Engine {
             log_files_kept,
             files_shutdown.clone(),
         );
-        let trimmer_shutdown = CancellationToken::new();
-        crate::memory::spawn_trimmer(trimmer_shutdown.clone());
+        let trimmer_shutdown = root.child_token();
+        crate::memory::spawn_trimmer(trimmer_shutdown.clone(), &tasks);
         let status = StatusHub::new(BridgeStatus {
             version: env!("CARGO_PKG_VERSION").to_string(),
             pid: std::process::id(),
@@ -106,11 +118,11 @@ impl Engine {
         }
         // A kind's server is reached over HTTP where the kind says; the router in front of it
         // is every server's.
-        let godot_shutdown = CancellationToken::new();
+        let godot_shutdown = root.child_token();
         let godot: BTreeMap<String, Arc<GodotAi>> = plans
             .into_iter()
             .map(|plan| {
-                let ai = GodotAi::new(plan, status.clone(), godot_shutdown.clone());
+                let ai = GodotAi::new(plan, status.clone(), godot_shutdown.clone(), tasks.clone());
                 (ai.plan.name.clone(), ai)
             })
             .collect();
@@ -122,7 +134,7 @@ impl Engine {
             .iter()
             .map(|(name, reach)| (name.clone(), reach.what().to_owned()))
             .collect();
-        let (bridge, links) = Bridge::start(&launched, &status, &logs, &behind);
+        let (bridge, links) = Bridge::start(&launched, &status, &logs, &behind, &tasks);
         let supervisor = Supervisor::spawn(
             &launched, &status, &logs, &records, &tuning, links, &reaches,
         );
@@ -143,7 +155,9 @@ impl Engine {
             config,
             state_dir,
             godot,
+            root,
             godot_shutdown,
+            tasks,
             files_shutdown,
             file_writer: parking_lot::Mutex::new(Some(file_writer)),
             trimmer_shutdown,
@@ -217,6 +231,20 @@ impl Engine {
         self.bridge.shutdown();
         tracing::info!("all servers stopped; bridgedock is exiting");
         self.trimmer_shutdown.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(TASKS_WAIT, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "{} background task{} (godot-ai listeners or relays, the HTTP session sweeper, the memory trimmer) did not finish within {} of the shutdown; exiting anyway",
+                self.tasks.len(),
+                if self.tasks.len() == 1 { "" } else { "s" },
+                crate::status::format_duration_ms(TASKS_WAIT.as_millis() as u64)
+            );
+        }
+        // Last, so that everything above is in the files.
+        self.root.cancel();
         self.files_shutdown.cancel();
         let writer = self.file_writer.lock().take();
         if let Some(writer) = writer {

@@ -17,9 +17,13 @@ use tokio_util::sync::CancellationToken;
 /// load it costs a few page faults later, so not much more often than this.
 pub const TRIM_EVERY: Duration = Duration::from_secs(10);
 
-/// Starts the task (until `shutdown`); on platforms without `malloc_trim`, returns at once.
-pub fn spawn_trimmer(shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+/// Starts the task on `tasks` (until `shutdown`); on platforms without `malloc_trim`, it
+/// returns at once.
+pub fn spawn_trimmer(
+    shutdown: CancellationToken,
+    tasks: &tokio_util::task::TaskTracker,
+) -> tokio::task::JoinHandle<()> {
+    tasks.spawn(async move {
         if !trim_supported() {
             return;
         }
@@ -153,7 +157,7 @@ mod tests {
             assert!(block.iter().all(|b| *b == i as u8));
         }
         let stop = CancellationToken::new();
-        let task = spawn_trimmer(stop.clone());
+        let task = spawn_trimmer(stop.clone(), &tokio_util::task::TaskTracker::new());
         stop.cancel();
         tokio::time::timeout(Duration::from_secs(5), task)
             .await

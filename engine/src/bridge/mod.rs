@@ -45,6 +45,7 @@ impl Bridge {
         status: &StatusHub,
         logs: &LogHub,
         behind: &BTreeMap<String, String>,
+        tasks: &tokio_util::task::TaskTracker,
     ) -> (Bridge, BTreeMap<String, mpsc::Sender<LinkEvent>>) {
         let shutdown = CancellationToken::new();
         let stopping = CancellationToken::new();
@@ -73,7 +74,7 @@ impl Bridge {
         let http_sessions = http_session::HttpSessions::default();
         let sweeper = http_sessions.clone();
         let stop = shutdown.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
             // After a long pause one sweep is enough, not one per minute missed.
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

@@ -171,6 +171,9 @@ pub struct GodotAi {
     /// on a restarted godot-ai look again.
     editors_changed: tokio::sync::watch::Sender<u64>,
     pub shutdown: CancellationToken,
+    /// Every task of the kind (listeners, relays, the prober, the public port) runs here: the
+    /// engine waits for them at shutdown.
+    pub tasks: tokio_util::task::TaskTracker,
 }
 
 struct Shared {
@@ -193,7 +196,12 @@ pub struct Adopted {
 }
 
 impl GodotAi {
-    pub fn new(plan: GodotPlan, status: StatusHub, shutdown: CancellationToken) -> Arc<GodotAi> {
+    pub fn new(
+        plan: GodotPlan,
+        status: StatusHub,
+        shutdown: CancellationToken,
+        tasks: tokio_util::task::TaskTracker,
+    ) -> Arc<GodotAi> {
         let ai = Arc::new(GodotAi {
             plan,
             status,
@@ -209,6 +217,7 @@ impl GodotAi {
             instance_seen: tokio::sync::watch::channel(0).0,
             editors_changed: tokio::sync::watch::channel(0).0,
             shutdown,
+            tasks,
         });
         ai.publish();
         ai
@@ -219,9 +228,9 @@ impl GodotAi {
     pub fn start(self: &Arc<Self>) {
         self.publish();
         let ai = self.clone();
-        tokio::spawn(async move { ai.listen().await });
+        self.tasks.spawn(async move { ai.listen().await });
         let ai = self.clone();
-        tokio::spawn(async move { probe::run(ai).await });
+        self.tasks.spawn(async move { probe::run(ai).await });
     }
 
     async fn listen(self: Arc<Self>) {
@@ -268,7 +277,8 @@ impl GodotAi {
         );
         self.publish();
         let ai = self.clone();
-        tokio::spawn(async move { proxy::serve(ai, http).await });
+        self.tasks
+            .spawn(async move { proxy::serve(ai, http).await });
         relay::accept_loop(self.clone(), ws).await;
     }
 

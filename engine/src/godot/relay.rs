@@ -63,7 +63,8 @@ pub async fn accept_loop(ai: Arc<GodotAi>, listener: TcpListener) {
                 };
                 let ai = ai.clone();
                 let id = NEXT.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(async move {
+                let tasks = ai.tasks.clone();
+                tasks.spawn(async move {
                     serve_editor(ai, stream, id).await;
                     drop(slot);
                 });
