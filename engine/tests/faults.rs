@@ -772,13 +772,23 @@ async fn a_frozen_daemon_wakes_without_storms_drops_or_spurious_timeouts() {
             vec![before["pid"].as_i64().unwrap() as i32],
         ),
     ] {
-        // A call of about 400 ms is in flight when the daemon stops; the server answers it
-        // during the freeze (or, frozen too, after it): the answer is what its client gets.
+        // A call of about 400 ms is in flight when the daemon stops — the server has reported
+        // its first step — and the server answers it during the freeze (or, frozen too, after
+        // it): the answer is what its client gets.
         let across = peers[0].send_request(
             "tools/call",
-            json!({"name": "slow_count", "arguments": {"to": 2, "delay_ms": 200}}),
+            json!({"name": "slow_count", "arguments": {"to": 2, "delay_ms": 200},
+                   "_meta": {"progressToken": format!("across {phase}")}}),
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut kept = Vec::new();
+        loop {
+            let m = peers[0].next_message(Duration::from_secs(10)).await;
+            if m["method"] == "notifications/progress" {
+                break;
+            }
+            kept.push(m);
+        }
+        peers[0].stash.extend(kept);
         let woke = freeze(&d, &also, pause);
         let v = peers[0].answer(&across).await;
         assert_eq!(
