@@ -20,11 +20,13 @@ mod origin;
 mod position;
 mod suggest;
 mod toml_file;
+mod toml_write;
 
 pub use crate::paths::DEFAULT_PORT;
 pub use mcp_json::parse_mcp_servers_json;
 pub use origin::{NotAnOrigin, parse_origin};
-pub use toml_file::{parse_toml, to_toml};
+pub use toml_file::parse_toml;
+pub use toml_write::to_toml;
 
 /// The API's default listen address: loopback, so nothing is exposed unless the user asks.
 pub const DEFAULT_HOST: &str = "127.0.0.1";
