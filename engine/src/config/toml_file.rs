@@ -1,4 +1,6 @@
-//! bridgedock's own `config.toml`: reading it with located, fixable errors, and writing it.
+//! bridgedock's own `config.toml`: reading it with located, fixable errors (writing it back is
+//! [`super::toml_write`]). Longer than most files here on purpose: it is one job — the rule and
+//! the message for every key of one file format — and reads best in one place.
 //!
 //! Reading walks toml's spanned document tree ([`toml::de::DeTable`], where every key and
 //! value is a [`toml::Spanned`]) instead of deriving `Deserialize`. serde stops at the first
