@@ -12,8 +12,9 @@ use tokio::sync::broadcast;
 
 use crate::memory::ShrinkWhenSparse;
 
-use super::meaning::{Meaning, Overview};
-use super::model::{BridgeStatus, ClientSession, ReapedOrphan, ServerStatus, Snapshot, now_ms};
+use super::model::{
+    BridgeStatus, ClientSession, Meaning, Overview, ReapedOrphan, ServerStatus, Snapshot, now_ms,
+};
 
 /// How many changes a slow subscriber may fall behind before it must re-read the snapshot.
 const CHANGE_BACKLOG: usize = 1024;

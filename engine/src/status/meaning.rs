@@ -2,57 +2,10 @@
 //!
 //! The tray, the dock, the browser and `ctl` render these; none of them decides what is healthy,
 //! what a state is called or which buttons it offers. (They used to, each on its own, and
-//! disagreed: a server that exited by itself was red in the tray and grey in the dock.)
+//! disagreed: a server that exited by itself was red in the tray and grey in the dock.) The
+//! types are part of the status model ([`super::model`]); what they say is decided here.
 
-use serde::{Deserialize, Serialize};
-
-use super::model::{ServerState, ServerStatus};
-
-/// How a server — or everything — is doing, in four looks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Health {
-    /// Running and answering.
-    Ok,
-    /// On its way somewhere: starting, stopping, waiting to restart.
-    Busy,
-    /// Needs someone: crashed, gave up, cannot start, not answering, or exited by itself and
-    /// left down by its restart policy.
-    Down,
-    /// Stopped because someone asked (or never started: autostart off).
-    #[default]
-    Idle,
-}
-
-/// Which of Start / Stop / Restart make sense now. A live process — running, starting or not
-/// answering — can be stopped or restarted; starting it again would do nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Actions {
-    pub start: bool,
-    pub stop: bool,
-    pub restart: bool,
-}
-
-/// A server's state for people: its look, its badge, a clock-free line and its actions.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Meaning {
-    pub health: Health,
-    /// The badge: "Running", "Restarting", "Exited", "Not installed".
-    pub words: String,
-    /// One line without a clock, for a menu or a list: "restarting (attempt 3)", "cannot start:
-    /// npx not found", "exited by itself (code 0), not restarted".
-    pub summary: String,
-    pub actions: Actions,
-}
-
-/// Everything at a glance: the tray's icon and the dock's header.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Overview {
-    pub health: Health,
-    /// "3 servers ready", "2 ready · 1 restarting", "No servers configured".
-    pub summary: String,
-}
+use super::model::{Actions, Health, Meaning, Overview, ServerState, ServerStatus};
 
 impl Default for Overview {
     fn default() -> Self {

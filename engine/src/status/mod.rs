@@ -8,8 +8,8 @@ mod meaning;
 mod model;
 
 pub use hub::{StatusChange, StatusHub, StatusSubscription};
-pub use meaning::{Actions, Health, Meaning, Overview};
 pub use model::{
-    BridgeStatus, Circuit, ClientSession, Diagnosis, EditorSession, ExitInfo, GodotStatus,
-    ReapedOrphan, ServerState, ServerStatus, Snapshot, describe_exit, format_duration_ms, now_ms,
+    Actions, BridgeStatus, Circuit, ClientSession, Diagnosis, EditorSession, ExitInfo, GodotStatus,
+    Health, Meaning, Overview, ReapedOrphan, ServerState, ServerStatus, Snapshot, describe_exit,
+    format_duration_ms, now_ms,
 };

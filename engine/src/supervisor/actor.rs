@@ -348,8 +348,13 @@ impl Actor {
         ));
         self.generation += 1;
         let generation = self.generation;
+        let peers = channel::Peers {
+            link: self.ctx.link.as_ref(),
+            reach: self.ctx.reach.as_ref(),
+            logs: &self.ctx.logs,
+        };
         let channel = channel::open(
-            &self.ctx,
+            peers,
             &self.name,
             self.spec.transport,
             (generation, pid),

@@ -7,10 +7,14 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::actor::ActorContext;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
 use super::link::{self, LinkEvent, Readiness, StdinQueue};
 use crate::config::Transport;
-use crate::logs::{self, Stream};
+use crate::logs::{self, LogHub, Stream};
+use crate::upstream::HttpReach;
 use crate::upstream::http::HttpLink;
 
 pub(super) struct Channel {
@@ -30,9 +34,17 @@ pub(super) struct Channel {
     pub drains: bool,
 }
 
+/// Who a process's channel is for: the router's link (None: nothing speaks MCP with it), where
+/// an HTTP server answers (a kind's), and the log.
+pub(super) struct Peers<'a> {
+    pub link: Option<&'a mpsc::Sender<LinkEvent>>,
+    pub reach: Option<&'a Arc<dyn HttpReach>>,
+    pub logs: &'a LogHub,
+}
+
 /// Opens the channel of process `pid` (its `generation`) and announces it to the router.
 pub(super) async fn open(
-    ctx: &ActorContext,
+    ctx: Peers<'_>,
     server: &str,
     transport: Transport,
     (generation, pid): (u64, u32),
@@ -50,7 +62,7 @@ pub(super) async fn open(
             Stream::Stdout,
         ))
     };
-    let Some(link_tx) = &ctx.link else {
+    let Some(link_tx) = ctx.link else {
         // Nothing speaks MCP with it: its stdout is read (bounded) into its log, so it never
         // blocks on a full pipe, and its stdin closes at once.
         drop(to_server);
@@ -72,7 +84,7 @@ pub(super) async fn open(
             ready,
         })
         .await;
-    let http = ctx.reach.as_ref().filter(|_| transport == Transport::Http);
+    let http = ctx.reach.filter(|_| transport == Transport::Http);
     let (reader, writer) = match http {
         // It speaks Streamable HTTP on its port: its stdout is only its log, its stdin unused.
         Some(reach) => {
