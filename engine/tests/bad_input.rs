@@ -10,8 +10,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::daemon::{Daemon, http, http_body, rss_mib};
+use common::ws::{REVISION, WsClient};
 use common::{eventually, fixture};
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
@@ -41,57 +41,6 @@ fn config(dir: &Path) -> std::path::PathBuf {
     )
     .unwrap();
     path
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(d: &Daemon, server: &str) -> Ws {
-    let url = format!("ws://{}/mcp/{server}?token={}", d.addr, d.token);
-    tokio_tungstenite::connect_async(url).await.unwrap().0
-}
-
-async fn next_json(ws: &mut Ws) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(30), ws.next())
-            .await
-            .expect("an answer within 30 s")
-            .expect("open")
-            .expect("no error");
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(t.as_str()).unwrap();
-        }
-    }
-}
-
-async fn answer_to(ws: &mut Ws, id: &Value) -> Value {
-    loop {
-        let v = next_json(ws).await;
-        if v.get("id") == Some(id) && v.get("method").is_none() {
-            return v;
-        }
-    }
-}
-
-async fn initialize(ws: &mut Ws) {
-    let init = json!({"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bad-input","version":"1"}}});
-    ws.send(Message::Text(init.to_string().into()))
-        .await
-        .unwrap();
-    answer_to(ws, &json!("init")).await;
-}
-
-async fn close_of(ws: &mut Ws) -> CloseCode {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(20), ws.next())
-            .await
-            .expect("closed within 20 s")
-        {
-            Some(Ok(Message::Close(Some(f)))) => return f.code,
-            Some(Ok(_)) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    }
 }
 
 fn deep(open: &str, n: usize) -> String {
@@ -245,11 +194,11 @@ async fn bad_input_of_every_kind_gets_its_error_and_nothing_else_breaks() {
     let mut cases = 0;
 
     // --- WebSocket frames: each gets its error; the connection stays open.
-    let mut ws = connect(&d, "demo").await;
-    initialize(&mut ws).await;
+    let mut ws = WsClient::connect(&d, "demo").await;
+    ws.initialize("bad-input", REVISION).await;
     for (name, frame, code, id) in ws_cases() {
-        ws.send(Message::Text(frame.into())).await.unwrap();
-        let v = next_json(&mut ws).await;
+        ws.send_text(&frame).await;
+        let v = ws.recv().await;
         assert_eq!(v["error"]["code"], code, "{name}: {v}");
         assert_eq!(v["id"], id, "{name}: {v}");
         cases += 1;
@@ -260,10 +209,8 @@ async fn bad_input_of_every_kind_gets_its_error_and_nothing_else_breaks() {
         ("a NUL in a string", "a\u{0}b".into()),
     ] {
         let req = json!({"jsonrpc":"2.0","id":name,"method":"tools/call","params":{"name":"echo","arguments":{"text":text}}});
-        ws.send(Message::Text(req.to_string().into()))
-            .await
-            .unwrap();
-        let v = answer_to(&mut ws, &json!(name)).await;
+        ws.send(req).await;
+        let v = ws.answer(&json!(name)).await;
         assert_eq!(
             v["result"]["content"][0]["text"].as_str().unwrap().len(),
             text.len(),
@@ -273,49 +220,36 @@ async fn bad_input_of_every_kind_gets_its_error_and_nothing_else_breaks() {
     }
     // One client reusing an id still in flight.
     let slow = json!({"jsonrpc":"2.0","id":"dup","method":"tools/call","params":{"name":"slow_count","arguments":{"to":2,"delay_ms":200}}});
-    ws.send(Message::Text(slow.to_string().into()))
-        .await
-        .unwrap();
-    ws.send(Message::Text(
-        r#"{"jsonrpc":"2.0","id":"dup","method":"ping"}"#.into(),
-    ))
-    .await
-    .unwrap();
-    let v = next_json(&mut ws).await;
+    ws.send(slow).await;
+    ws.send_text(r#"{"jsonrpc":"2.0","id":"dup","method":"ping"}"#)
+        .await;
+    let v = ws.recv().await;
     assert_eq!(v["error"]["code"], -32600, "reused id: {v}");
-    answer_to(&mut ws, &json!("dup")).await;
+    ws.answer(&json!("dup")).await;
     cases += 1;
     // Frames that end a connection, each with its close code.
-    let mut c = connect(&d, "demo").await;
-    c.send(Message::Binary(vec![0, 159, 146, 150].into()))
-        .await
-        .unwrap();
-    assert_eq!(
-        close_of(&mut c).await,
-        CloseCode::Unsupported,
-        "binary frame"
-    );
-    let mut c = connect(&d, "demo").await;
-    let _ = c
-        .send(Message::Text("z".repeat(5 * 1024 * 1024).into()))
+    let mut c = WsClient::connect(&d, "demo").await;
+    c.send_message(Message::Binary(vec![0, 159, 146, 150].into()))
         .await;
-    assert_eq!(close_of(&mut c).await, CloseCode::Size, "frame over 4 MiB");
-    let mut c = connect(&d, "demo").await;
+    assert_eq!(c.close_code().await, CloseCode::Unsupported, "binary frame");
+    let mut c = WsClient::connect(&d, "demo").await;
+    let _ = c
+        .try_send_message(Message::Text("z".repeat(5 * 1024 * 1024).into()))
+        .await;
+    assert_eq!(c.close_code().await, CloseCode::Size, "frame over 4 MiB");
+    let mut c = WsClient::connect(&d, "demo").await;
     let bad_utf8 = Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
-    c.send(Message::Frame(bad_utf8)).await.unwrap();
+    c.send_message(Message::Frame(bad_utf8)).await;
     assert_eq!(
-        close_of(&mut c).await,
+        c.close_code().await,
         CloseCode::Invalid,
         "text frame that is not UTF-8"
     );
     cases += 3;
     let v = {
-        ws.send(Message::Text(
-            r#"{"jsonrpc":"2.0","id":"alive","method":"ping"}"#.into(),
-        ))
-        .await
-        .unwrap();
-        answer_to(&mut ws, &json!("alive")).await
+        ws.send_text(r#"{"jsonrpc":"2.0","id":"alive","method":"ping"}"#)
+            .await;
+        ws.answer(&json!("alive")).await
     };
     assert_eq!(v["result"], json!({}), "the first connection still works");
 
@@ -617,8 +551,8 @@ async fn bad_input_of_every_kind_gets_its_error_and_nothing_else_breaks() {
     }
 
     // --- A server's stdout: noise is logged, not forwarded; the bridge keeps going.
-    let mut bad = connect(&d, "bad").await;
-    initialize(&mut bad).await;
+    let mut bad = WsClient::connect(&d, "bad").await;
+    bad.initialize("bad-input", REVISION).await;
     let stdout_cases = [
         (
             "noise",
@@ -645,10 +579,8 @@ async fn bad_input_of_every_kind_gets_its_error_and_nothing_else_breaks() {
     ];
     for (what, logged) in stdout_cases {
         let req = json!({"jsonrpc":"2.0","id":what,"method":"tools/call","params":{"name":what}});
-        bad.send(Message::Text(req.to_string().into()))
-            .await
-            .unwrap();
-        let v = answer_to(&mut bad, &json!(what)).await;
+        bad.send(req).await;
+        let v = bad.answer(&json!(what)).await;
         assert_eq!(
             v["result"]["content"][0]["text"],
             format!("survived {what}"),
@@ -663,10 +595,8 @@ async fn bad_input_of_every_kind_gets_its_error_and_nothing_else_breaks() {
     }
     // Half a line, then exit: the call fails with -32002, the half line is logged, the bridge goes on.
     let req = json!({"jsonrpc":"2.0","id":"half","method":"tools/call","params":{"name":"half_line_exit"}});
-    bad.send(Message::Text(req.to_string().into()))
-        .await
-        .unwrap();
-    let v = answer_to(&mut bad, &json!("half")).await;
+    bad.send(req).await;
+    let v = bad.answer(&json!("half")).await;
     assert_eq!(v["error"]["code"], -32002, "{v}");
     eventually(
         Duration::from_secs(10),
@@ -681,10 +611,8 @@ async fn bad_input_of_every_kind_gets_its_error_and_nothing_else_breaks() {
     cases += 1;
     let again =
         json!({"jsonrpc":"2.0","id":"again","method":"tools/call","params":{"name":"noise"}});
-    bad.send(Message::Text(again.to_string().into()))
-        .await
-        .unwrap();
-    let v = answer_to(&mut bad, &json!("again")).await;
+    bad.send(again).await;
+    let v = bad.answer(&json!("again")).await;
     assert_eq!(
         v["result"]["content"][0]["text"], "survived noise",
         "the restarted server answers on the same socket: {v}"
@@ -693,8 +621,8 @@ async fn bad_input_of_every_kind_gets_its_error_and_nothing_else_breaks() {
     // Everyone else was served throughout, and memory stayed bounded.
     let (code, _) = http(&d.addr, "GET", "/healthz", &[]).await;
     assert_eq!(code, 200);
-    let mut fresh = connect(&d, "demo").await;
-    initialize(&mut fresh).await;
+    let mut fresh = WsClient::connect(&d, "demo").await;
+    fresh.initialize("bad-input", REVISION).await;
     let rss = rss_mib(d.pid());
     eprintln!("{cases} bad-input cases; daemon RSS afterwards {rss:.1} MiB");
     assert!(cases >= 50, "{cases} cases");

@@ -11,13 +11,10 @@ use std::time::{Duration, Instant};
 
 use common::daemon::{Daemon, http};
 use common::eventually;
-use futures_util::{SinkExt, StreamExt};
+use common::ws::WsClient;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/demo/demo_server.py");
 
@@ -31,101 +28,6 @@ fn demo_config(dir: &Path, extra: &str) -> std::path::PathBuf {
     path
 }
 
-struct Client {
-    ws: Ws,
-    next: u64,
-}
-
-impl Client {
-    async fn connect(d: &Daemon, server: &str) -> Client {
-        let url = format!("ws://{}/mcp/{server}?token={}", d.addr, d.token);
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        Client { ws, next: 1000 }
-    }
-
-    async fn send(&mut self, v: Value) {
-        self.ws
-            .send(Message::Text(v.to_string().into()))
-            .await
-            .unwrap();
-    }
-
-    async fn send_text(&mut self, t: &str) {
-        self.ws
-            .send(Message::Text(t.to_string().into()))
-            .await
-            .unwrap();
-    }
-
-    /// The next text frame, as JSON and as raw text.
-    async fn recv(&mut self) -> (Value, String) {
-        loop {
-            let msg = tokio::time::timeout(Duration::from_secs(15), self.ws.next())
-                .await
-                .expect("a message within 15 s")
-                .expect("the socket is open")
-                .expect("no socket error");
-            match msg {
-                Message::Text(t) => {
-                    return (serde_json::from_str(t.as_str()).unwrap(), t.to_string());
-                }
-                Message::Close(c) => panic!("closed: {c:?}"),
-                _ => continue,
-            }
-        }
-    }
-
-    /// The answer to request `id`, skipping notifications and other traffic.
-    async fn answer(&mut self, id: &Value) -> Value {
-        loop {
-            let (v, _) = self.recv().await;
-            if v.get("id") == Some(id) && (v.get("result").is_some() || v.get("error").is_some()) {
-                return v;
-            }
-        }
-    }
-
-    async fn request(&mut self, method: &str, params: Value) -> Value {
-        self.next += 1;
-        let id = json!(self.next);
-        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
-            .await;
-        self.answer(&id).await
-    }
-
-    async fn initialize(&mut self, name: &str, revision: &str) -> Value {
-        self.initialize_with(name, revision, json!({})).await
-    }
-
-    /// `initialize`, declaring `capabilities` (the server's requests go only to clients that
-    /// declared what they need).
-    async fn initialize_with(&mut self, name: &str, revision: &str, capabilities: Value) -> Value {
-        let v = self
-            .request(
-                "initialize",
-                json!({"protocolVersion": revision, "capabilities": capabilities, "clientInfo": {"name": name, "version": "1.0"}}),
-            )
-            .await;
-        self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-            .await;
-        v
-    }
-
-    async fn closed_with(&mut self) -> Option<(CloseCode, String)> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            match tokio::time::timeout_at(deadline, self.ws.next()).await {
-                Err(_) => panic!("the socket was not closed within 30 s"),
-                Ok(Some(Ok(Message::Close(Some(frame))))) => {
-                    return Some((frame.code, frame.reason.to_string()));
-                }
-                Ok(Some(Ok(Message::Close(None)))) | Ok(None) | Ok(Some(Err(_))) => return None,
-                Ok(Some(Ok(_))) => continue,
-            }
-        }
-    }
-}
-
 fn demo_pid(d: &Daemon) -> Option<u64> {
     let s = d.server("demo");
     (s["state"] == "running")
@@ -137,7 +39,7 @@ fn demo_pid(d: &Daemon) -> Option<u64> {
 async fn bad_frames_get_json_rpc_errors_and_the_connection_stays_open() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), Some(&demo_config(dir.path(), "")));
-    let mut c = Client::connect(&d, "demo").await;
+    let mut c = WsClient::connect(&d, "demo").await;
     let cases: &[(&str, i64, Value, &str)] = &[
         ("this is not json", -32700, Value::Null, "parse error"),
         ("{\"jsonrpc\":\"2.0\",", -32700, Value::Null, "parse error"),
@@ -187,7 +89,7 @@ async fn bad_frames_get_json_rpc_errors_and_the_connection_stays_open() {
     ];
     for (frame, code, id, says) in cases {
         c.send_text(frame).await;
-        let (v, _) = c.recv().await;
+        let v = c.recv().await;
         assert_eq!(v["error"]["code"], *code, "{frame} → {v}");
         assert_eq!(v["id"], *id, "{frame} → {v}");
         let msg = v["error"]["message"].as_str().unwrap();
@@ -199,9 +101,7 @@ async fn bad_frames_get_json_rpc_errors_and_the_connection_stays_open() {
     assert_eq!(ping["result"], json!({}), "still open and working: {ping}");
 
     // A binary frame ends the connection with 1003, saying why.
-    c.ws.send(Message::Binary(vec![1, 2, 3].into()))
-        .await
-        .unwrap();
+    c.send_message(Message::Binary(vec![1, 2, 3].into())).await;
     let (code, reason) = c.closed_with().await.unwrap();
     assert_eq!(code, CloseCode::Unsupported);
     assert!(
@@ -210,12 +110,12 @@ async fn bad_frames_get_json_rpc_errors_and_the_connection_stays_open() {
     );
 
     // A message over 4 MiB ends it with 1009.
-    let mut big = Client::connect(&d, "demo").await;
+    let mut big = WsClient::connect(&d, "demo").await;
     let huge = format!(
         r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"{}"}}}}}}"#,
         "x".repeat(5 * 1024 * 1024)
     );
-    let _ = big.ws.send(Message::Text(huge.into())).await;
+    let _ = big.try_send_message(Message::Text(huge.into())).await;
     let (code, reason) = big.closed_with().await.unwrap();
     assert_eq!(code, CloseCode::Size);
     assert!(reason.contains("too big"), "{reason}");
@@ -276,8 +176,8 @@ async fn the_endpoint_checks_server_token_and_origin_before_the_upgrade() {
 async fn ids_come_back_exactly_and_only_to_their_owner() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), Some(&demo_config(dir.path(), "")));
-    let mut a = Client::connect(&d, "demo").await;
-    let mut b = Client::connect(&d, "demo").await;
+    let mut a = WsClient::connect(&d, "demo").await;
+    let mut b = WsClient::connect(&d, "demo").await;
     a.initialize("client-a", "2025-11-25").await;
     b.initialize("client-b", "2025-11-25").await;
     // Both clients use the same ids at once; each must get only its own answers, ids intact.
@@ -299,7 +199,7 @@ async fn ids_come_back_exactly_and_only_to_their_owner() {
     }
     for (c, who) in [(&mut a, "a"), (&mut b, "b")] {
         for id in ids {
-            let (v, raw) = c.recv().await;
+            let (v, raw) = c.recv_text().await;
             assert!(
                 raw.contains(&format!(r#""id":{id}"#)),
                 "{who}: id {id} restored exactly in {raw}"
@@ -316,7 +216,7 @@ async fn ids_come_back_exactly_and_only_to_their_owner() {
     a.send(json!({"jsonrpc":"2.0","id":"dup","method":"tools/call","params":{"name":"slow_count","arguments":{"to":3,"delay_ms":100}}})).await;
     a.send(json!({"jsonrpc":"2.0","id":"dup","method":"ping"}))
         .await;
-    let (v, _) = a.recv().await;
+    let v = a.recv().await;
     assert_eq!(v["error"]["code"], -32600, "{v}");
     assert!(
         v["error"]["message"]
@@ -334,7 +234,7 @@ async fn progress_tokens_are_private_to_each_client() {
     let d = Daemon::start(dir.path(), Some(&demo_config(dir.path(), "")));
     let mut clients = Vec::new();
     for i in 0..4 {
-        let mut c = Client::connect(&d, "demo").await;
+        let mut c = WsClient::connect(&d, "demo").await;
         c.initialize(&format!("progress-{i}"), "2025-11-25").await;
         clients.push(c);
     }
@@ -346,7 +246,7 @@ async fn progress_tokens_are_private_to_each_client() {
     for (i, c) in clients.iter_mut().enumerate() {
         let mut progress = Vec::new();
         let result = loop {
-            let (v, _) = c.recv().await;
+            let v = c.recv().await;
             if v["method"] == "notifications/progress" {
                 assert_eq!(
                     v["params"]["progressToken"], "tok",
@@ -367,14 +267,12 @@ async fn progress_tokens_are_private_to_each_client() {
 async fn a_server_killed_mid_call_fails_it_at_once_and_the_client_carries_on() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), Some(&demo_config(dir.path(), "")));
-    let mut c = Client::connect(&d, "demo").await;
+    let mut c = WsClient::connect(&d, "demo").await;
     c.initialize("survivor", "2025-11-25").await;
     let first = eventually(Duration::from_secs(10), "demo running", || demo_pid(&d)).await;
     c.send(json!({"jsonrpc":"2.0","id":"long","method":"tools/call","params":{"name":"slow_count","arguments":{"to":100,"delay_ms":100}}})).await;
     // Let the call reach the server, then kill it.
-    let (_, _) = tokio::time::timeout(Duration::from_millis(300), c.recv())
-        .await
-        .unwrap_or_default();
+    let _ = tokio::time::timeout(Duration::from_millis(300), c.recv()).await;
     let killed_at = Instant::now();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(first as i32),
@@ -416,7 +314,7 @@ async fn a_server_killed_mid_call_fails_it_at_once_and_the_client_carries_on() {
 async fn requests_wait_for_a_server_that_is_coming_back() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), Some(&demo_config(dir.path(), "")));
-    let mut c = Client::connect(&d, "demo").await;
+    let mut c = WsClient::connect(&d, "demo").await;
     c.initialize("patient", "2025-11-25").await;
     d.ctl_ok(&["stop", "demo"]);
     c.send(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"waited"}}})).await;
@@ -429,11 +327,12 @@ async fn requests_wait_for_a_server_that_is_coming_back() {
 async fn a_slow_client_does_not_stall_a_fast_one_and_is_closed_with_1013() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), Some(&demo_config(dir.path(), "")));
-    let mut slow = Client::connect(&d, "demo").await;
+    let mut slow = WsClient::connect(&d, "demo").await;
     slow.initialize("slow", "2025-11-25").await;
-    let mut fast = Client::connect(&d, "demo").await;
+    let mut fast = WsClient::connect(&d, "demo").await;
     fast.initialize("fast", "2025-11-25").await;
     // The slow client asks for ~40 MiB of answers and never reads them.
+    slow.stop_reading();
     let chunk = "s".repeat(1024 * 1024);
     for i in 0..40 {
         slow.send(json!({"jsonrpc":"2.0","id":i,"method":"tools/call","params":{"name":"echo","arguments":{"text":chunk}}})).await;
@@ -463,23 +362,16 @@ async fn a_slow_client_does_not_stall_a_fast_one_and_is_closed_with_1013() {
         },
     )
     .await;
-    let mut too_slow_errors = 0;
-    let close = loop {
-        match slow.ws.next().await {
-            Some(Ok(Message::Text(t))) => {
-                let v: Value = serde_json::from_str(t.as_str()).unwrap();
-                if v["error"]["data"]["reason"] == "client_too_slow" {
-                    too_slow_errors += 1;
-                }
-            }
-            Some(Ok(Message::Close(frame))) => break frame,
-            Some(Ok(_)) => {}
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    };
-    let frame = close.expect("a close frame with a code");
-    assert_eq!(frame.code, CloseCode::Again);
-    assert!(frame.reason.contains("too slow"), "{}", frame.reason);
+    // Reading at last, it finds what was sent before it was closed, then the close.
+    slow.read_again();
+    let (messages, close) = slow.messages_until_close().await;
+    let too_slow_errors = messages
+        .iter()
+        .filter(|v| v["error"]["data"]["reason"] == "client_too_slow")
+        .count();
+    let (code, reason) = close.expect("a close frame with a code");
+    assert_eq!(code, CloseCode::Again);
+    assert!(reason.contains("too slow"), "{reason}");
     assert!(
         too_slow_errors > 0,
         "answers over the cap were replaced by errors saying why"
@@ -495,10 +387,10 @@ async fn later_clients_are_answered_from_the_cache_and_mismatches_are_marked() {
         dir.path(),
         Some(&demo_config(dir.path(), "version = \"9.9.9\"")),
     );
-    let mut a = Client::connect(&d, "demo").await;
+    let mut a = WsClient::connect(&d, "demo").await;
     let first = a.initialize("first", "2025-11-25").await;
     assert_eq!(first["result"]["protocolVersion"], "2025-11-25");
-    let mut b = Client::connect(&d, "demo").await;
+    let mut b = WsClient::connect(&d, "demo").await;
     let second = b.initialize("older", "2024-11-05").await;
     assert_eq!(
         second["result"]["protocolVersion"], "2025-11-25",
@@ -539,7 +431,7 @@ async fn later_clients_are_answered_from_the_cache_and_mismatches_are_marked() {
 async fn a_stateless_2026_client_works_without_initialize() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), Some(&demo_config(dir.path(), "")));
-    let mut c = Client::connect(&d, "demo").await;
+    let mut c = WsClient::connect(&d, "demo").await;
     let meta = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": {},
@@ -592,7 +484,7 @@ async fn a_request_past_its_timeout_is_failed_and_cancelled_but_progress_keeps_i
         dir.path(),
         Some(&demo_config(dir.path(), "request_timeout = \"400ms\"")),
     );
-    let mut c = Client::connect(&d, "demo").await;
+    let mut c = WsClient::connect(&d, "demo").await;
     c.initialize("impatient", "2025-11-25").await;
     let v = c
         .request(
@@ -636,10 +528,11 @@ async fn a_client_that_stops_answering_pings_is_closed_and_its_work_cancelled() 
         &[("BRIDGEDOCK_WS_PING_INTERVAL_MS", "200")],
     )
     .unwrap();
-    let mut c = Client::connect(&d, "demo").await;
+    let mut c = WsClient::connect(&d, "demo").await;
     c.initialize("sleepy", "2025-11-25").await;
     c.send(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow_count","arguments":{"to":100,"delay_ms":100}}})).await;
     // Never read again: pings go unanswered.
+    c.stop_reading();
     eventually(
         Duration::from_secs(10),
         "the silent client to be closed",
@@ -666,8 +559,8 @@ async fn a_client_that_stops_answering_pings_is_closed_and_its_work_cancelled() 
 async fn log_messages_reach_every_client_and_the_servers_log() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), Some(&demo_config(dir.path(), "")));
-    let mut a = Client::connect(&d, "demo").await;
-    let mut b = Client::connect(&d, "demo").await;
+    let mut a = WsClient::connect(&d, "demo").await;
+    let mut b = WsClient::connect(&d, "demo").await;
     a.initialize("a", "2025-11-25").await;
     b.initialize("b", "2025-11-25").await;
     a.request("logging/setLevel", json!({"level": "info"}))
@@ -681,7 +574,7 @@ async fn log_messages_reach_every_client_and_the_servers_log() {
     assert!(v["result"].is_object(), "{v}");
     let mut seen = 0;
     while seen < 2 {
-        let (m, _) = b.recv().await;
+        let m = b.recv().await;
         if m["method"] == "notifications/message" {
             seen += 1;
         }
@@ -717,7 +610,7 @@ async fn a_sigkilled_server_without_clients_has_nothing_to_fail_and_noise_is_log
     )
     .unwrap();
     let d = Daemon::start(dir.path(), Some(&cfg));
-    let mut c = Client::connect(&d, "noisy").await;
+    let mut c = WsClient::connect(&d, "noisy").await;
     let init = c.initialize("n", "2025-11-25").await;
     assert_eq!(init["result"]["serverInfo"]["name"], "noisy");
     let logs = eventually(Duration::from_secs(5), "noise in the log", || {
@@ -750,8 +643,8 @@ fn asker_config(dir: &Path) -> std::path::PathBuf {
 async fn server_requests_reach_the_client_whose_call_is_in_flight_and_come_back() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), Some(&asker_config(dir.path())));
-    let mut a = Client::connect(&d, "asker").await;
-    let mut b = Client::connect(&d, "asker").await;
+    let mut a = WsClient::connect(&d, "asker").await;
+    let mut b = WsClient::connect(&d, "asker").await;
     // Both can list roots.
     a.initialize_with("a", "2025-11-25", json!({"roots": {}}))
         .await;
@@ -763,7 +656,7 @@ async fn server_requests_reach_the_client_whose_call_is_in_flight_and_come_back(
         json!({"jsonrpc":"2.0","id":"call","method":"tools/call","params":{"name":"ask_roots"}}),
     )
     .await;
-    let (ask, _) = a.recv().await;
+    let ask = a.recv().await;
     assert_eq!(ask["method"], "roots/list", "{ask}");
     let ours = ask["id"].clone();
     assert_ne!(
@@ -781,17 +674,17 @@ async fn server_requests_reach_the_client_whose_call_is_in_flight_and_come_back(
         .await;
     assert_eq!(pinged["result"]["content"][0]["text"], "{}", "{pinged}");
     // b saw none of it.
-    let quiet = tokio::time::timeout(Duration::from_millis(300), b.ws.next()).await;
-    assert!(quiet.is_err(), "b received {quiet:?}");
+    let quiet = b.arrival_within(Duration::from_millis(300)).await;
+    assert!(quiet.is_none(), "b received {quiet:?}");
 }
 
 #[tokio::test]
 async fn resource_updates_go_to_subscribers_and_shared_subscriptions_stay() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), Some(&asker_config(dir.path())));
-    let mut a = Client::connect(&d, "asker").await;
-    let mut b = Client::connect(&d, "asker").await;
-    let mut c = Client::connect(&d, "asker").await;
+    let mut a = WsClient::connect(&d, "asker").await;
+    let mut b = WsClient::connect(&d, "asker").await;
+    let mut c = WsClient::connect(&d, "asker").await;
     for (cl, n) in [(&mut a, "a"), (&mut b, "b"), (&mut c, "c")] {
         cl.initialize(n, "2025-11-25").await;
     }
@@ -805,7 +698,7 @@ async fn resource_updates_go_to_subscribers_and_shared_subscriptions_stay() {
     )
     .await;
     for cl in [&mut a, &mut b] {
-        let (v, _) = cl.recv().await;
+        let v = cl.recv().await;
         assert_eq!(v["method"], "notifications/resources/updated");
         assert_eq!(v["params"]["uri"], "demo://x");
     }
@@ -819,7 +712,7 @@ async fn resource_updates_go_to_subscribers_and_shared_subscriptions_stay() {
         json!({"name": "touch", "arguments": {"uri": "demo://x"}}),
     )
     .await;
-    let (v, _) = b.recv().await;
+    let v = b.recv().await;
     assert_eq!(v["method"], "notifications/resources/updated");
     let logs = d.ctl_ok(&["logs", "asker", "-n", "100"]);
     assert_eq!(
@@ -827,8 +720,8 @@ async fn resource_updates_go_to_subscribers_and_shared_subscriptions_stay() {
         0,
         "{logs}"
     );
-    let quiet = tokio::time::timeout(Duration::from_millis(300), a.ws.next()).await;
-    assert!(quiet.is_err(), "a unsubscribed but received {quiet:?}");
+    let quiet = a.arrival_within(Duration::from_millis(300)).await;
+    assert!(quiet.is_none(), "a unsubscribed but received {quiet:?}");
 }
 
 #[tokio::test]
@@ -844,7 +737,7 @@ async fn handshake_clients_are_bridged_to_a_server_that_speaks_only_the_stateles
     )
     .unwrap();
     let d = Daemon::start(dir.path(), Some(&cfg));
-    let mut c = Client::connect(&d, "modern").await;
+    let mut c = WsClient::connect(&d, "modern").await;
     let init = c.initialize("old-school", "2025-06-18").await;
     assert_eq!(init["result"]["protocolVersion"], "2025-06-18", "{init}");
     assert_eq!(init["result"]["serverInfo"]["name"], "stateless-only");
@@ -861,7 +754,7 @@ async fn handshake_clients_are_bridged_to_a_server_that_speaks_only_the_stateles
     let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": {},
         "io.modelcontextprotocol/clientInfo": {"name": "new-school", "version": "1"}});
-    let mut m = Client::connect(&d, "modern").await;
+    let mut m = WsClient::connect(&d, "modern").await;
     let who = m
         .request("tools/call", json!({"name": "whoami", "_meta": meta}))
         .await;

@@ -14,11 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::daemon::{Daemon, fd_count, http, rss_mib, vm_hwm_mib};
+use common::ws::{REVISION, WsClient};
 use common::{eventually, fixture};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/demo/demo_server.py");
@@ -33,138 +33,13 @@ fn server(name: &str, script: &str, extra: &str) -> String {
     format!("[servers.{name}]\ncommand = \"python3\"\nargs = [{script:?}]\n{extra}\n\n")
 }
 
-/// A WebSocket MCP client that keeps reading in the background, as a real one does: pings are
-/// answered (and their arrival times kept), text frames wait in `inbox`, a close is recorded.
-struct Peer {
-    out: mpsc::UnboundedSender<Message>,
-    inbox: mpsc::UnboundedReceiver<Value>,
-    /// Messages read while waiting for another answer, oldest first.
-    stash: Vec<Value>,
-    pings: Arc<Mutex<Vec<Instant>>>,
-    closed: Arc<Mutex<Option<String>>>,
-    next: u64,
-}
-
-impl Peer {
-    async fn connect(d: &Daemon, server: &str) -> Peer {
-        let url = format!("ws://{}/mcp/{server}?token={}", d.addr, d.token);
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        let (mut sink, mut stream) = ws.split();
-        let (out, mut outgoing) = mpsc::unbounded_channel::<Message>();
-        tokio::spawn(async move {
-            while let Some(m) = outgoing.recv().await {
-                if sink.send(m).await.is_err() {
-                    break;
-                }
-            }
-        });
-        let (deliver, inbox) = mpsc::unbounded_channel();
-        let pings = Arc::new(Mutex::new(Vec::new()));
-        let closed = Arc::new(Mutex::new(None));
-        let (seen, gone) = (pings.clone(), closed.clone());
-        tokio::spawn(async move {
-            loop {
-                match stream.next().await {
-                    Some(Ok(Message::Text(t))) => {
-                        let _ = deliver.send(serde_json::from_str(t.as_str()).unwrap());
-                    }
-                    Some(Ok(Message::Ping(_))) => seen.lock().unwrap().push(Instant::now()),
-                    Some(Ok(Message::Close(frame))) => {
-                        *gone.lock().unwrap() = Some(format!("closed: {frame:?}"));
-                        break;
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => {
-                        *gone.lock().unwrap() = Some(format!("error: {e}"));
-                        break;
-                    }
-                    None => {
-                        *gone.lock().unwrap() = Some("ended".into());
-                        break;
-                    }
-                }
-            }
-        });
-        Peer {
-            out,
-            inbox,
-            stash: Vec::new(),
-            pings,
-            closed,
-            next: 0,
-        }
-    }
-
-    fn send(&self, v: Value) {
-        self.out.send(Message::Text(v.to_string().into())).unwrap();
-    }
-
-    /// The next message, within `within`.
-    async fn next_message(&mut self, within: Duration) -> Value {
-        if !self.stash.is_empty() {
-            return self.stash.remove(0);
-        }
-        match tokio::time::timeout(within, self.inbox.recv()).await {
-            Ok(Some(v)) => v,
-            Ok(None) => panic!("the connection ended: {:?}", self.closed.lock().unwrap()),
-            Err(_) => panic!("no message within {within:?}"),
-        }
-    }
-
-    /// The answer to `id`; other messages are kept for later.
-    async fn answer(&mut self, id: &Value) -> Value {
-        let is_it = |v: &Value| {
-            v.get("id") == Some(id) && (v.get("result").is_some() || v.get("error").is_some())
-        };
-        if let Some(i) = self.stash.iter().position(is_it) {
-            return self.stash.remove(i);
-        }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let v = match tokio::time::timeout(left, self.inbox.recv()).await {
-                Ok(Some(v)) => v,
-                Ok(None) => panic!("the connection ended: {:?}", self.closed.lock().unwrap()),
-                Err(_) => panic!("no answer to {id} within 30 s"),
-            };
-            if is_it(&v) {
-                return v;
-            }
-            self.stash.push(v);
-        }
-    }
-
-    fn send_request(&mut self, method: &str, params: Value) -> Value {
-        self.next += 1;
-        let id = json!(self.next);
-        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
-        id
-    }
-
-    async fn request(&mut self, method: &str, params: Value) -> Value {
-        let id = self.send_request(method, params);
-        self.answer(&id).await
-    }
-
-    async fn call(&mut self, tool: &str, arguments: Value) -> Value {
-        self.request("tools/call", json!({"name": tool, "arguments": arguments}))
-            .await
-    }
-
-    async fn initialize(&mut self, name: &str) {
-        let v = self
-            .request(
-                "initialize",
-                json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": name, "version": "1.0"}}),
-            )
-            .await;
-        assert!(v["result"]["serverInfo"].is_object(), "{v}");
-        self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
-    }
-
-    fn closed(&self) -> Option<String> {
-        self.closed.lock().unwrap().clone()
-    }
+/// A client of `server` that has introduced itself as `name` (a current client, declaring no
+/// capabilities) and was greeted back.
+async fn joined(d: &Daemon, server: &str, name: &str) -> WsClient {
+    let mut c = WsClient::connect(d, server).await;
+    let v = c.initialize(name, REVISION).await;
+    assert!(v["result"]["serverInfo"].is_object(), "{v}");
+    c
 }
 
 /// `name`'s entry in the daemon's status.
@@ -203,10 +78,8 @@ async fn a_server_that_stops_reading_fails_requests_clearly_and_bounds_memory() 
     );
     let d = Daemon::start(dir.path(), Some(&cfg));
     all_running(&d).await;
-    let mut deaf = Peer::connect(&d, "deaf").await;
-    deaf.initialize("flooder").await;
-    let mut other = Peer::connect(&d, "echo").await;
-    other.initialize("bystander").await;
+    let mut deaf = joined(&d, "deaf", "flooder").await;
+    let mut other = joined(&d, "echo", "bystander").await;
     let hello = deaf.call("echo", json!({"n": 1})).await;
     assert_eq!(hello["result"]["structuredContent"]["n"], 1, "{hello}");
     let rss_before = rss_mib(d.pid());
@@ -217,7 +90,7 @@ async fn a_server_that_stops_reading_fails_requests_clearly_and_bounds_memory() 
     const FLOOD: usize = 256;
     let blob = "x".repeat(1 << 20);
     for i in 0..FLOOD {
-        deaf.send(
+        deaf.queue(
             json!({"jsonrpc": "2.0", "id": format!("big-{i}"), "method": "tools/call",
             "params": {"name": "echo", "arguments": {"blob": blob}}}),
         );
@@ -236,7 +109,7 @@ async fn a_server_that_stops_reading_fails_requests_clearly_and_bounds_memory() 
     let mut refused = None;
     let mut answered = 0;
     while answered < FLOOD {
-        let v = deaf.next_message(Duration::from_secs(60)).await;
+        let v = deaf.recv_within(Duration::from_secs(60)).await;
         let Some(id) = v["id"].as_str().filter(|i| i.starts_with("big-")) else {
             continue;
         };
@@ -270,7 +143,7 @@ async fn a_server_that_stops_reading_fails_requests_clearly_and_bounds_memory() 
     // The connection is still usable: the next request is refused at once, clearly.
     let v = deaf.call("echo", json!({"n": 2})).await;
     assert_eq!(v["error"]["code"], -32002, "{v}");
-    assert!(deaf.closed().is_none());
+    assert!(deaf.ended().is_none());
     // One warning for the whole episode, not one per refused request.
     eventually(Duration::from_secs(5), "the warning", || {
         (log_count(&d, "deaf", "is not reading its input") > 0).then_some(())
@@ -342,11 +215,12 @@ async fn a_server_that_never_answers_times_out_and_every_connection_stays_usable
 
     // Over WebSocket: the hanging call times out, naming the server and the setting; a call
     // sent after it is answered first; the server is told to cancel.
-    let mut ws = Peer::connect(&d, "mute").await;
-    ws.initialize("patient").await;
-    let hang = ws.send_request("tools/call", json!({"name": "hang"}));
-    let quick = ws.send_request("tools/call", json!({"name": "echo", "arguments": {"q": 1}}));
-    let first = ws.next_message(Duration::from_secs(30)).await;
+    let mut ws = joined(&d, "mute", "patient").await;
+    let hang = ws.send_request("tools/call", json!({"name": "hang"})).await;
+    let quick = ws
+        .send_request("tools/call", json!({"name": "echo", "arguments": {"q": 1}}))
+        .await;
+    let first = ws.recv().await;
     assert_eq!(
         first["id"], quick,
         "the quick call comes back first: {first}"
@@ -366,9 +240,10 @@ async fn a_server_that_never_answers_times_out_and_every_connection_stays_usable
     })
     .await;
     // The same connection goes on: several hanging calls at once, and work between them.
-    let hangs: Vec<Value> = (0..3)
-        .map(|_| ws.send_request("tools/call", json!({"name": "hang"})))
-        .collect();
+    let mut hangs = Vec::new();
+    for _ in 0..3 {
+        hangs.push(ws.send_request("tools/call", json!({"name": "hang"})).await);
+    }
     let v = ws.request("ping", json!({})).await;
     assert_eq!(v["result"], json!({}), "{v}");
     for id in &hangs {
@@ -377,7 +252,7 @@ async fn a_server_that_never_answers_times_out_and_every_connection_stays_usable
     }
     let v = ws.call("echo", json!({"q": 2})).await;
     assert_eq!(v["result"]["structuredContent"]["q"], 2, "{v}");
-    assert!(ws.closed().is_none(), "{:?}", ws.closed());
+    assert!(ws.ended().is_none(), "{:?}", ws.ended());
 
     // Over Streamable HTTP: the same, on one session.
     let (code, session, body) = post(
@@ -505,8 +380,7 @@ async fn a_server_that_dies_at_start_up_a_hundred_times_backs_off_then_fails_cle
     })
     .await;
     let echo_pid = server_status(&d, "echo")["pid"].clone();
-    let mut client = Peer::connect(&d, "echo").await;
-    client.initialize("bystander").await;
+    let mut client = joined(&d, "echo", "bystander").await;
     let states = follow_states(&d, "crashy").await;
 
     let mut fds_after_first_round = 0;
@@ -591,7 +465,7 @@ async fn a_server_that_dies_at_start_up_a_hundred_times_backs_off_then_fails_cle
     let echo = server_status(&d, "echo");
     assert_eq!(echo["pid"], echo_pid);
     assert_eq!(echo["restarts"], 0);
-    assert!(client.closed().is_none());
+    assert!(client.ended().is_none());
 }
 
 /// A demo server with a lazy heartbeat, and an echo server.
@@ -610,8 +484,7 @@ async fn an_unwritable_log_dir_warns_once_and_bridging_and_api_logs_go_on() {
     std::fs::write(dir.path().join("state/logs"), b"not a dir").unwrap();
     let d = Daemon::start(dir.path(), Some(&demo_and_echo(dir.path())));
     all_running(&d).await;
-    let mut c = Peer::connect(&d, "demo").await;
-    c.initialize("logger").await;
+    let mut c = joined(&d, "demo", "logger").await;
     // Log lines over many flush periods (one every 200 ms): each flush fails again.
     for round in 0..8 {
         let v = c.call("write_logs", json!({"count": 20})).await;
@@ -663,8 +536,7 @@ async fn a_full_disk_under_one_log_file_warns_once_not_once_per_flush() {
     std::os::unix::fs::symlink("/dev/full", dir.path().join("state/logs/demo.log")).unwrap();
     let d = Daemon::start(dir.path(), Some(&demo_and_echo(dir.path())));
     all_running(&d).await;
-    let mut c = Peer::connect(&d, "demo").await;
-    c.initialize("logger").await;
+    let mut c = joined(&d, "demo", "logger").await;
     let echo_log = dir.path().join("state/logs/echo.log");
     for round in 1..=6 {
         let v = c.call("write_logs", json!({"count": 5})).await;
@@ -695,15 +567,8 @@ async fn a_full_disk_under_one_log_file_warns_once_not_once_per_flush() {
 }
 
 /// The most pings `peer` received within any window of `window` at or after `from`.
-fn densest_pings(peer: &Peer, from: Instant, window: Duration) -> usize {
-    let pings: Vec<Instant> = peer
-        .pings
-        .lock()
-        .unwrap()
-        .iter()
-        .copied()
-        .filter(|t| *t >= from)
-        .collect();
+fn densest_pings(peer: &WsClient, from: Instant, window: Duration) -> usize {
+    let pings: Vec<Instant> = peer.pings().into_iter().filter(|t| *t >= from).collect();
     pings
         .iter()
         .map(|start| {
@@ -750,16 +615,11 @@ async fn a_frozen_daemon_wakes_without_storms_drops_or_spurious_timeouts() {
     let before = server_status(&d, "demo");
     let mut peers = Vec::new();
     for i in 0..3 {
-        let mut p = Peer::connect(&d, "demo").await;
-        p.initialize(&format!("sleeper-{i}")).await;
-        peers.push(p);
+        peers.push(joined(&d, "demo", &format!("sleeper-{i}")).await);
     }
     // Pings flow before the freeze.
     eventually(Duration::from_secs(10), "pings", || {
-        peers
-            .iter()
-            .all(|p| p.pings.lock().unwrap().len() >= 2)
-            .then_some(())
+        peers.iter().all(|p| p.pings().len() >= 2).then_some(())
     })
     .await;
     // Longer than two heartbeats (400 ms) and than the request timeout (1 s).
@@ -775,20 +635,18 @@ async fn a_frozen_daemon_wakes_without_storms_drops_or_spurious_timeouts() {
         // A call of about 400 ms is in flight when the daemon stops — the server has reported
         // its first step — and the server answers it during the freeze (or, frozen too, after
         // it): the answer is what its client gets.
-        let across = peers[0].send_request(
-            "tools/call",
-            json!({"name": "slow_count", "arguments": {"to": 2, "delay_ms": 200},
-                   "_meta": {"progressToken": format!("across {phase}")}}),
-        );
-        let mut kept = Vec::new();
-        loop {
-            let m = peers[0].next_message(Duration::from_secs(10)).await;
-            if m["method"] == "notifications/progress" {
-                break;
-            }
-            kept.push(m);
-        }
-        peers[0].stash.extend(kept);
+        let across = peers[0]
+            .send_request(
+                "tools/call",
+                json!({"name": "slow_count", "arguments": {"to": 2, "delay_ms": 200},
+                       "_meta": {"progressToken": format!("across {phase}")}}),
+            )
+            .await;
+        peers[0]
+            .next_where(Duration::from_secs(10), "its first step", |m| {
+                m["method"] == "notifications/progress"
+            })
+            .await;
         let woke = freeze(&d, &also, pause);
         let v = peers[0].answer(&across).await;
         assert_eq!(
@@ -814,20 +672,12 @@ async fn a_frozen_daemon_wakes_without_storms_drops_or_spurious_timeouts() {
         eventually(Duration::from_secs(10), "pings after waking", || {
             peers
                 .iter()
-                .all(|p| {
-                    p.pings
-                        .lock()
-                        .unwrap()
-                        .iter()
-                        .filter(|t| **t >= woke)
-                        .count()
-                        >= 2
-                })
+                .all(|p| p.pings().iter().filter(|t| **t >= woke).count() >= 2)
                 .then_some(())
         })
         .await;
         for (i, p) in peers.iter().enumerate() {
-            assert!(p.closed().is_none(), "{phase}: peer {i} {:?}", p.closed());
+            assert!(p.ended().is_none(), "{phase}: peer {i} {:?}", p.ended());
             let densest = densest_pings(p, woke, PING);
             assert!(
                 densest <= 3,

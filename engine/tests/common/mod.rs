@@ -1,8 +1,10 @@
-//! Shared by the integration tests: fixtures, temp dirs, engines with short schedules, and
-//! waiting on states with deadlines (never bare sleeps).
+//! Shared by the integration tests: fixtures, temp dirs, engines with short schedules,
+//! waiting on states with deadlines (never bare sleeps), the real daemon ([`daemon`]) and a
+//! WebSocket MCP client of it ([`ws`]).
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod ws;
 
 use std::path::PathBuf;
 use std::time::Duration;
