@@ -11,9 +11,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::daemon::Daemon;
-use futures_util::{SinkExt, StreamExt};
+use common::ws::WsClient;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
 
 fn config(dir: &Path, body: &str) -> std::path::PathBuf {
     let path = dir.join("config.toml");
@@ -21,33 +20,10 @@ fn config(dir: &Path, body: &str) -> std::path::PathBuf {
     path
 }
 
-async fn connect(d: &Daemon, server: &str) -> Ws {
-    let url = format!("ws://{}/mcp/{server}?token={}", d.addr, d.token);
-    tokio_tungstenite::connect_async(url).await.unwrap().0
-}
-
-/// The next text frame (pings are the connection's own business).
-async fn next_text(ws: &mut Ws) -> Value {
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).unwrap(),
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            other => panic!("expected a text frame, got {other:?}"),
-        }
-    }
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-fn initialize(id: u64) -> Message {
-    Message::Text(
-        json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {},
-            "clientInfo": {"name": "early", "version": "1"}}})
-        .to_string()
-        .into(),
-    )
+fn initialize(id: u64) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "early", "version": "1"}}})
 }
 
 #[tokio::test]
@@ -58,8 +34,8 @@ async fn a_server_that_takes_40_s_to_start_is_ready_only_when_it_answers() {
         common::fixture("slow_start.py")
     );
     let d = Daemon::start(dir.path(), Some(&config(dir.path(), &body)));
-    let mut ws = connect(&d, "slow").await;
-    ws.send(initialize(1)).await.unwrap();
+    let mut ws = WsClient::connect(&d, "slow").await;
+    ws.send(initialize(1)).await;
 
     // While it downloads, its state says so, with its progress; never "running" before the
     // server answered bridgedock's handshake (its answer reaches this client a moment later,
@@ -68,7 +44,7 @@ async fn a_server_that_takes_40_s_to_start_is_ready_only_when_it_answers() {
     let mut saw_progress = None;
     let answer = loop {
         tokio::select! {
-            answer = next_text(&mut ws) => break answer,
+            answer = ws.recv_within(Duration::from_secs(120)) => break answer,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {
                 let s = d.server("slow");
                 if s["state"] == "running" {
@@ -106,14 +82,9 @@ async fn a_server_that_takes_40_s_to_start_is_ready_only_when_it_answers() {
         "{ready}"
     );
 
-    ws.send(Message::Text(
-        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}}})
-            .to_string()
-            .into(),
-    ))
-    .await
-    .unwrap();
-    let echoed = next_text(&mut ws).await;
+    ws.send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}}}))
+        .await;
+    let echoed = ws.recv().await;
     assert_eq!(echoed["result"]["content"][0]["text"], "hi");
 }
 
@@ -126,9 +97,10 @@ async fn a_process_that_never_answers_is_not_answering_not_crashed() {
         common::fixture("mute.py")
     );
     let d = Daemon::start(dir.path(), Some(&config(dir.path(), &body)));
-    let mut ws = connect(&d, "mute").await;
-    ws.send(initialize(1)).await.unwrap();
-    let refused = next_text(&mut ws).await;
+    let mut ws = WsClient::connect(&d, "mute").await;
+    ws.send(initialize(1)).await;
+    // (Held while it starts: max(start_timeout, down_wait) = 30 s.)
+    let refused = ws.recv_within(Duration::from_secs(90)).await;
     let words = refused["error"]["message"].as_str().unwrap();
     assert!(
         words.contains("has not answered bridgedock's MCP handshake"),
