@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -123,6 +124,13 @@ class GodotDaemon:
             http_port=self.http_port,
             **kwargs,
         )
+
+    def restart_in_background(self) -> threading.Thread:
+        """`ctl restart godot`, which answers once the new godot-ai is ready (it answered
+        bridgedock's handshake): run aside, so that what happens meanwhile can be watched."""
+        t = threading.Thread(target=self.daemon.ctl, args=("restart", "godot"), daemon=True)
+        t.start()
+        return t
 
     def stop(self) -> None:
         try:
@@ -282,7 +290,7 @@ async def test_a_restart_keeps_the_editor_connected_and_answering(bd: GodotDaemo
                                                      for e in s["godot"]["editors"]), 20)
         pid = bd.godot()["pid"]
         old_instance = bd.godot()["godot"]["instance_id"]
-        bd.daemon.ctl("restart", "godot")
+        restart = bd.restart_in_background()
         # bridgedock holds the editor's socket: it sees godot-ai go away and come back.
         bd.wait("to show the reconnect", lambda s: any(e["upstream"] in ("reconnecting", "connecting")
                                                        for e in s["godot"]["editors"]), 20)
@@ -290,6 +298,7 @@ async def test_a_restart_keeps_the_editor_connected_and_answering(bd: GodotDaemo
                        lambda s: s["pid"] != pid and s["godot"]["instance_id"] not in (None, old_instance)
                        and (e := bd.editor(sim.session_id)) and e["upstream"] == "connected" and e["replays"] >= 1 and e,
                        START)
+        restart.join(60)
         assert back["reconnect_attempts"] == 0
         # The editor itself noticed nothing: one handshake, no close.
         assert sim.connect_count == 1 and sim.close_events == [], (sim.close_events, sim.dials)
@@ -411,7 +420,7 @@ async def test_a_request_sent_during_a_restart_waits_for_godot_ai(bd: GodotDaemo
     sim = bd.sim(tmp_path, session_id="game@00000000000000c3")
     async with sim:
         await sim.wait_connected(timeout=20)
-        bd.daemon.ctl("restart", "godot")
+        restart = bd.restart_in_background()
         bd.wait("to go down", lambda s: s["godot"]["live_version"] is None, 20)
         # A new AI client connects while godot-ai is still starting: it is held, not refused.
         async with ai_client(bridge_url(bd), bd.token) as ai:
@@ -420,6 +429,7 @@ async def test_a_request_sent_during_a_restart_waits_for_godot_ai(bd: GodotDaemo
             is_error, state = await tool(ai, "editor_state", {})
             assert not is_error, state
             assert state["project_name"] == "game"
+        restart.join(60)
 
 
 @pytest.mark.anyio

@@ -27,6 +27,8 @@ pub const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 pub const PING_INTERVAL: Duration = Duration::from_secs(15);
 /// Most frames written before a flush when a burst is queued.
 const WRITE_BATCH_FRAMES: usize = 64;
+/// Why a connection ended when the client closed it itself (a close frame).
+const CLOSED_BY_CLIENT: &str = "closed by the client";
 /// Unanswered pings before the peer counts as gone.
 pub const MISSED_PONGS_LIMIT: u32 = 2;
 
@@ -150,7 +152,7 @@ pub async fn serve_client(
                 }
                 Some(Ok(Message::Pong(_))) => unanswered = 0,
                 Some(Ok(Message::Ping(_))) => {}
-                Some(Ok(Message::Close(_))) => break "closed".into(),
+                Some(Ok(Message::Close(_))) => break CLOSED_BY_CLIENT.into(),
                 Some(Err(e)) => {
                     let text = e.to_string();
                     // Classified by the WebSocket library's own error (axum's wraps it).
@@ -177,7 +179,12 @@ pub async fn serve_client(
             }
         }
     };
-    router.detach(session, reason).await;
+    if reason == CLOSED_BY_CLIENT {
+        // It said goodbye: back later, it is a new session, not a reconnect.
+        router.end(session, reason).await;
+    } else {
+        router.detach(session, reason).await;
+    }
     out.close(CLOSE_NORMAL, "");
     let abort = writer.abort_handle();
     if tokio::time::timeout(Duration::from_secs(2), writer)
