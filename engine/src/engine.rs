@@ -130,11 +130,7 @@ impl Engine {
             .iter()
             .map(|(name, ai)| (name.clone(), ai.clone() as Arc<dyn HttpReach>))
             .collect();
-        let behind = reaches
-            .iter()
-            .map(|(name, reach)| (name.clone(), reach.what().to_owned()))
-            .collect();
-        let (bridge, links) = Bridge::start(&launched, &status, &logs, &behind, &tasks);
+        let (bridge, links) = Bridge::start(&launched, &status, &logs, &reaches, &tasks);
         let supervisor = Supervisor::spawn(
             &launched, &status, &logs, &records, &tuning, links, &reaches,
         );

@@ -39,12 +39,12 @@ pub struct Bridge {
 impl Bridge {
     /// Starts one router per configured MCP server; returns the bridge and, per server, the
     /// link sender its supervisor actor feeds, whatever the server's upstream (stdio, or HTTP
-    /// for one a kind runs: `behind` names what the kind runs there, for messages).
+    /// for one a kind runs: its reach names what runs there, for messages).
     pub fn start(
         config: &Config,
         status: &StatusHub,
         logs: &LogHub,
-        behind: &BTreeMap<String, String>,
+        reaches: &BTreeMap<String, std::sync::Arc<dyn crate::upstream::HttpReach>>,
         tasks: &tokio_util::task::TaskTracker,
     ) -> (Bridge, BTreeMap<String, mpsc::Sender<LinkEvent>>) {
         let shutdown = CancellationToken::new();
@@ -56,7 +56,7 @@ impl Bridge {
             let options = RouterOptions {
                 request_timeout: spec.request_timeout,
                 start_timeout: spec.start_timeout,
-                behind: behind.get(name).cloned(),
+                behind: reaches.get(name).map(|r| r.what().to_owned()),
                 ..RouterOptions::default()
             };
             let handle = router::spawn(

@@ -402,9 +402,11 @@ impl Shared {
             );
             return;
         };
-        let messages = match v {
-            Value::Array(items) => items,
-            one => vec![one],
+        // One message goes on as the server wrote it (the router reads it anyway); only a
+        // batch is taken apart.
+        let (messages, whole) = match v {
+            Value::Array(items) => (items, None),
+            one => (vec![one], Some(text)),
         };
         for m in messages {
             if m.get("result").is_some() || m.get("error").is_some() {
@@ -415,7 +417,7 @@ impl Shared {
             }
             let line = LinkEvent::Line {
                 generation: self.link.generation,
-                line: m.to_string(),
+                line: whole.map_or_else(|| m.to_string(), str::to_owned),
             };
             if self.link.link.send(line).await.is_err() {
                 return;
